@@ -1,0 +1,32 @@
+"""napari-denoise: deep-learning and classical image denoising for napari and Python.
+
+>>> import napari_denoise as nd
+>>> clean = nd.denoise(noisy)                     # FFDNet, noise level estimated
+>>> clean = nd.denoise(stack, model="dncnn_blind", axes="ZYX")
+>>> nd.list_models()
+
+Importing this package does not import torch; the first denoising call does.
+"""
+
+from __future__ import annotations
+
+try:
+    from ._version import __version__
+except ImportError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0.dev0"
+
+from .api import denoise, denoise_iter, estimate_noise, list_models, load_model, save_model
+from .core.inference import Cancelled, DenoiseError, DenoiseResult, Progress
+
+__all__ = [
+    "Cancelled",
+    "DenoiseError",
+    "DenoiseResult",
+    "Progress",
+    "denoise",
+    "denoise_iter",
+    "estimate_noise",
+    "list_models",
+    "load_model",
+    "save_model",
+]

@@ -1,0 +1,106 @@
+"""The public Python interface (names kept stable for users and scripts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .core import inference
+from .core.inference import DenoiseResult, Progress, run_to_end
+
+
+def denoise(image, model="auto", *, sigma=None, axes=None, mode="auto", device="auto",
+            tile=None, progress=None) -> np.ndarray:
+    """Denoise ``image`` and return an array of the same shape and dtype.
+
+    Parameters
+    ----------
+    image : array-like (numpy or dask)
+        2-D, RGB, stacks, channels, time series; uint8, uint16, int16, float32, float64.
+    model : str, path or network
+        ``"auto"`` (FFDNet), a name from :func:`list_models` (``"ffdnet_gray"``,
+        ``"dncnn_blind"``, ``"bm3d"``, ``"nlm"``, ``"tv"``, ``"wavelet"``, a saved
+        model's name), a path to a ``.safetensors`` model, or a trained model.
+    sigma : None, "auto", float or array
+        Noise standard deviation in the units of the data (25 on uint8 data is
+        25/255 of the range); ``"auto"`` estimates it (also the default for models
+        that need it); an array of the image's shape is a per-pixel noise map.
+    axes : str, optional
+        Axes of ``image`` such as ``"YX"``, ``"ZYX"``, ``"TYX"``, ``"YXC"``,
+        ``"CYX"``, ``"TZCYX"``; guessed from the shape when omitted.
+    mode : "auto", "2d" or "3d"
+        Slice by slice with a 2-D model, or volumes with a 3-D model.
+    device : "auto", "cpu", "cuda", "cuda:N" or "mps"
+    tile : int, optional
+        Tile side in pixels; ``None`` picks one from the memory available.
+    progress : callable, optional
+        Called with a :class:`Progress` after every tile; returning ``False`` cancels
+        (raises :class:`Cancelled`).
+    """
+    gen = inference.denoise_iter(image, model, sigma=sigma, axes=axes, mode=mode,
+                                 device=device, tile=tile)
+    return run_to_end(gen, progress).image
+
+
+def denoise_iter(image, model="auto", **kwargs):
+    """Generator form of :func:`denoise`: yields :class:`Progress`, returns :class:`DenoiseResult`.
+
+    Close it (``gen.close()``) to cancel between tiles; a napari worker drives it.
+    """
+    return inference.denoise_iter(image, model, **kwargs)
+
+
+def estimate_noise(image, **kwargs):
+    """Fitted noise model of ``image`` (see :func:`napari_denoise.core.noise.estimate_noise`)."""
+    from .core.noise import estimate_noise as _est
+
+    return _est(image, **kwargs)
+
+
+def list_models() -> list[dict]:
+    """Every available denoiser: pretrained networks, classical methods, the user's models.
+
+    Each entry: ``name``, ``kind`` ("pretrained", "classical" or "user"),
+    ``description``, ``card`` (the model card; empty for classical methods), ``path``.
+    """
+    from .core.classical import CLASSICAL
+    from .core.models import user_model_paths
+    from .core.registry import pretrained_entries
+    from .core.weights import WeightsError, read_card
+
+    out = []
+    for name, e in sorted(pretrained_entries().items()):
+        out.append({"name": name, "kind": "pretrained", "description": e.description,
+                    "card": e.card, "path": str(e.path)})
+    for name, c in CLASSICAL.items():
+        out.append({"name": name, "kind": "classical", "description": c.description,
+                    "card": {}, "path": None})
+    for name, p in user_model_paths().items():
+        try:
+            card = read_card(p)
+        except WeightsError as exc:
+            card = {"error": str(exc)}
+        out.append({"name": name, "kind": "user", "description": card.get("description", ""),
+                    "card": card, "path": str(p)})
+    return out
+
+
+def save_model(model, path, card: dict | None = None) -> Path:
+    """Save a network (``nn.Module`` or trained model) with its card as safetensors."""
+    from .core.weights import save_model as _save
+
+    module = getattr(model, "module", model)
+    card = dict(card or getattr(model, "card", {}) or {})
+    return _save(module, path, card)
+
+
+def load_model(path):
+    """(network, card) from a ``.safetensors`` file; never unpickles."""
+    from .core.weights import load_model as _load
+
+    return _load(path)
+
+
+__all__ = ["denoise", "denoise_iter", "estimate_noise", "list_models", "save_model",
+           "load_model", "DenoiseResult", "Progress"]

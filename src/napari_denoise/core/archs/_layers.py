@@ -1,0 +1,62 @@
+"""Small building blocks shared by the architectures."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def conv(dims: int, cin: int, cout: int, k: int = 3, bias: bool = True) -> nn.Module:
+    cls = nn.Conv2d if dims == 2 else nn.Conv3d
+    return cls(cin, cout, k, padding=k // 2, bias=bias)
+
+
+def batchnorm(dims: int, ch: int, bias_free: bool = False) -> nn.Module:
+    if bias_free:
+        return BiasFreeBatchNorm(ch, dims)
+    return (nn.BatchNorm2d if dims == 2 else nn.BatchNorm3d)(ch)
+
+
+class BiasFreeBatchNorm(nn.Module):
+    """Batch normalisation without mean subtraction or additive term.
+
+    Mohan et al. 2020 (BF-CNN): dividing by the batch standard deviation and
+    scaling keeps the network homogeneous of degree one, f(a*x) = a*f(x).
+    """
+
+    def __init__(self, ch: int, dims: int = 2, eps: float = 1e-4, momentum: float = 0.1):
+        super().__init__()
+        self.dims = dims
+        self.eps = eps
+        self.momentum = momentum
+        self.weight = nn.Parameter(torch.ones(ch))
+        self.register_buffer("running_var", torch.ones(ch))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (1, -1) + (1,) * self.dims
+        if self.training:
+            red = [0] + list(range(2, x.ndim))
+            var = x.float().pow(2).mean(dim=red)
+            with torch.no_grad():
+                self.running_var.mul_(1 - self.momentum).add_(self.momentum * var.detach())
+        else:
+            var = self.running_var
+        scale = self.weight / torch.sqrt(var + self.eps)
+        return x * scale.view(shape).to(x.dtype)
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int, dims: int):
+    """Reflect-pad the trailing ``dims`` axes up to a multiple; returns (x, crop slices)."""
+    if multiple <= 1:
+        return x, None
+    sizes = x.shape[-dims:]
+    pads = []
+    for s in reversed(sizes):
+        pads += [0, (-s) % multiple]
+    if not any(pads):
+        return x, None
+    # reflect needs pad < size; fall back to replicate for tiny inputs
+    mode = "reflect" if all(p < s for p, s in zip(pads[1::2], reversed(sizes))) else "replicate"
+    x = nn.functional.pad(x, pads, mode=mode)
+    crop = (Ellipsis,) + tuple(slice(0, s) for s in sizes)
+    return x, crop

@@ -1,0 +1,368 @@
+"""The inference engine: a generator that yields progress per tile and returns the result.
+
+``denoise_iter(...)`` does the work; iterate it to drive it (a napari worker
+does), close it to cancel (takes effect at the next tile). ``denoise(...)`` in
+the public API simply runs it to the end.
+
+Data flow: array -> axes (T, Z, C, Y, X view) -> normalisation to [0, 1] by the
+data range -> per plane or volume, per channel group: tiles -> denoiser ->
+blended accumulation -> back to the input's range and dtype.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .axes import AxesError, from_canonical, guess_axes, normalize_axes, to_canonical
+from .models import Denoiser, resolve_denoiser
+from .tiling import TilePlan
+
+MIN_SIDE = 4
+
+
+class DenoiseError(ValueError):
+    """Bad input or settings, with a message meant for the user."""
+
+
+class Cancelled(Exception):
+    """Raised by :func:`run_to_end` when the progress callback asks to stop."""
+
+
+@dataclass
+class Progress:
+    done: int
+    total: int
+    message: str = ""
+    elapsed: float = 0.0
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+    @property
+    def eta(self) -> float | None:
+        if not self.done or not self.total:
+            return None
+        return self.elapsed * (self.total - self.done) / self.done
+
+
+@dataclass
+class DenoiseResult:
+    image: np.ndarray
+    info: dict = field(default_factory=dict)
+
+
+# -- input checks and normalisation -----------------------------------------
+
+def check_image(image):
+    if not hasattr(image, "shape") or not hasattr(image, "dtype"):
+        image = np.asarray(image)
+    dt = np.dtype(image.dtype)
+    if dt.kind not in "uif":
+        raise DenoiseError(f"unsupported data type {dt}: use an integer or floating-point image")
+    if int(np.prod(image.shape)) == 0:
+        raise DenoiseError(f"the image is empty (shape {tuple(image.shape)})")
+    if image.ndim < 2:
+        raise DenoiseError(f"need at least a 2-D image, got shape {tuple(image.shape)}")
+    return image
+
+
+def data_range(image, axes: str) -> tuple[float, float]:
+    """(lo, hi) mapped to (0, 1): the dtype's range for uint8 and [0, 1] floats,
+    robust percentiles of the data otherwise (sampled, so lazy arrays stay lazy)."""
+    dt = np.dtype(image.dtype)
+    if dt == np.uint8:
+        return 0.0, 255.0
+    sample = _sample(image)
+    if dt.kind == "f":
+        if not np.all(np.isfinite(sample)):
+            raise DenoiseError("the image contains NaN or infinite values; replace them first")
+        mn, mx = float(sample.min()), float(sample.max())
+        if mn >= 0.0 and mx <= 1.0:
+            return 0.0, 1.0
+    lo, hi = np.percentile(sample, [0.01, 99.99])
+    lo, hi = float(lo), float(hi)
+    if hi <= lo:
+        lo, hi = float(sample.min()), float(sample.max())
+    return lo, hi
+
+
+def _sample(image, max_values: int = 4_000_000) -> np.ndarray:
+    n = int(np.prod(image.shape))
+    if isinstance(image, np.ndarray):
+        if n <= max_values:
+            return image.ravel()
+        step = int(math.ceil(n / max_values))
+        return image.ravel()[::step]
+    # lazy: take evenly spaced planes
+    lead = image.shape[:-2]
+    nplanes = int(np.prod(lead)) if lead else 1
+    per = int(np.prod(image.shape[-2:]))
+    take = max(1, min(nplanes, max_values // max(per, 1)))
+    idx = np.unique(np.linspace(0, nplanes - 1, take).astype(int))
+    planes = [np.asarray(image[np.unravel_index(i, lead)] if lead else image) for i in idx]
+    return np.concatenate([p.ravel() for p in planes])
+
+
+def _memory_budget(device) -> float:
+    """Bytes a tile's activations may use."""
+    if device.type == "cuda":
+        import torch
+
+        free, _ = torch.cuda.mem_get_info(device)
+        return 0.5 * free
+    try:
+        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        avail = 4e9
+    return min(0.25 * avail, 1.0e9)
+
+
+def auto_tile(denoiser: Denoiser, ndim: int) -> int:
+    """Largest tile side within the memory budget, capped where bigger stops paying."""
+    budget = _memory_budget(denoiser.device)
+    side = (budget / denoiser.bytes_per_pixel) ** (1.0 / ndim)
+    if denoiser.kind == "classical":
+        cap = 512 if denoiser.name == "bm3d" else 1024
+    elif ndim == 3:
+        cap = 256 if denoiser.device.type == "cuda" else 96
+    else:
+        cap = 2048 if denoiser.device.type == "cuda" else 1024
+    side = int(min(side, cap))
+    m = max(denoiser.size_multiple, 16)
+    return max(64 if ndim == 2 else 32, side // m * m)
+
+
+def default_overlap(denoiser: Denoiser) -> int:
+    # exact zone on each side plus a short blend ramp
+    return 2 * denoiser.rf_radius + max(4, denoiser.rf_radius // 4)
+
+
+def _is_oom(exc: BaseException) -> bool:
+    name = type(exc).__name__
+    return isinstance(exc, MemoryError) or name == "OutOfMemoryError" or (
+        isinstance(exc, RuntimeError) and ("out of memory" in str(exc).lower()
+                                          or "can't allocate memory" in str(exc).lower()))
+
+
+def _release(device) -> None:
+    if getattr(device, "type", "cpu") == "cuda":
+        import torch
+
+        torch.cuda.empty_cache()
+
+
+# -- the engine ----------------------------------------------------------------
+
+def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", device="auto",
+                 tile=None, overlap=None, noise=None):
+    """Generator: yields :class:`Progress` per tile, returns a :class:`DenoiseResult`.
+
+    See :func:`napari_denoise.denoise` for the parameters.
+    """
+    t_start = time.perf_counter()
+    image = check_image(image)
+    shape = tuple(image.shape)
+    if axes is None:
+        axes = guess_axes(shape)
+    try:
+        axes = normalize_axes(axes, image.ndim)
+    except AxesError as exc:
+        raise DenoiseError(f"{exc} (shape {shape})") from None
+    sp2 = [shape[axes.index(a)] for a in "YX"]
+    if min(sp2) < MIN_SIDE:
+        raise DenoiseError(f"image too small to denoise: {sp2[0]}x{sp2[1]} pixels "
+                           f"(at least {MIN_SIDE}x{MIN_SIDE}); check the axes ({axes})")
+
+    den = resolve_denoiser(model, device)
+    view = to_canonical(image, axes)  # (T, Z, C, Y, X)
+    T, Z, C, H, W = view.shape
+
+    # 2D plane by plane, or volumes
+    mode = (mode or "auto").lower()
+    if mode not in ("auto", "2d", "3d"):
+        raise DenoiseError(f"mode must be 'auto', '2d' or '3d', not {mode!r}")
+    if mode == "auto":
+        mode = "3d" if (3 in den.dims and 2 not in den.dims and Z > 1) else "2d"
+    if mode == "3d":
+        if 3 not in den.dims:
+            raise DenoiseError(f"model {den.name!r} is 2-D: use mode='2d' (slice by slice)")
+        if Z < MIN_SIDE:
+            raise DenoiseError(f"3-D mode needs a Z axis of at least {MIN_SIDE} slices "
+                               f"(axes {axes}, shape {shape})")
+    elif 2 not in den.dims:
+        raise DenoiseError(f"model {den.name!r} is 3-D: use mode='3d' on a Z stack")
+    nd = 3 if mode == "3d" else 2
+
+    # channels: jointly when the model takes them all, else one at a time;
+    # an alpha channel (RGBA) is passed through untouched
+    alpha = axes.endswith("C") and C == 4
+    colour = 3 if alpha else C
+    if den.in_channels > 1 and den.in_channels == colour:
+        groups = [list(range(colour))]
+    elif den.in_channels == 1:
+        groups = [[c] for c in range(colour)]
+    else:
+        raise DenoiseError(f"model {den.name!r} takes {den.in_channels} channels; the data has "
+                           f"{C} (axes {axes})")
+
+    lo, hi = data_range(image, axes)
+    scale = hi - lo
+    dt = np.dtype(image.dtype)
+    if isinstance(image, np.ndarray) and dt.kind == "f" and not np.all(np.isfinite(image)):
+        raise DenoiseError("the image contains NaN or infinite values; replace them first")
+
+    # noise level, in normalised units
+    sigma_info = None
+    sigma_norm = None
+    sigma_map_c = None  # canonical view of a per-pixel map
+    if isinstance(sigma, str) and sigma.lower() == "auto":
+        sigma = "auto"
+    elif sigma is not None and not np.isscalar(sigma):
+        smap = np.asarray(sigma, dtype=np.float32)
+        if smap.shape != shape:
+            raise DenoiseError(f"noise map shape {smap.shape} differs from the image's {shape}")
+        if not np.all(np.isfinite(smap)) or smap.min() < 0:
+            raise DenoiseError("the noise map must be finite and non-negative")
+        sigma_map_c = to_canonical(smap, axes)
+        sigma_info = f"per-pixel map (mean {float(smap.mean()):.4g})"
+    if sigma is None and den.needs_sigma:
+        sigma = "auto"
+    if isinstance(sigma, str):
+        if sigma != "auto":
+            try:
+                sigma = float(sigma)
+            except ValueError:
+                raise DenoiseError(f"sigma must be a number, 'auto' or an array, not {sigma!r}") from None
+    if sigma == "auto":
+        if den.needs_sigma:
+            from .noise import estimate_noise
+
+            yield Progress(0, 1, "estimating the noise level", time.perf_counter() - t_start)
+            est = estimate_noise(image if isinstance(image, np.ndarray) else _sample_planes(image, axes),
+                                 axes=axes)
+            sigma = float(est.sigma)
+            sigma_info = f"{sigma:.4g} (estimated)"
+        else:
+            sigma = None
+            sigma_info = "not needed (blind model)"
+    if sigma_map_c is None and sigma is not None:
+        sigma = float(sigma)
+        if not math.isfinite(sigma) or sigma < 0:
+            raise DenoiseError(f"sigma must be a finite non-negative number, not {sigma}")
+        sigma_norm = sigma / scale if scale > 0 else 0.0
+        if sigma_info is None:
+            sigma_info = f"{sigma:.4g}" + ("" if den.needs_sigma else " (ignored: blind model)")
+
+    out = np.empty(shape, dtype=dt)
+    out_c = to_canonical(out, axes)
+    info = {"model": den.name, "kind": den.kind, "axes": axes, "mode": mode,
+            "device": str(den.device), "sigma": sigma_info, "range": (lo, hi)}
+
+    if scale <= 0:  # constant image: nothing to denoise
+        out_c[...] = view
+        info.update(tile=None, tiles=0, seconds=time.perf_counter() - t_start)
+        yield Progress(1, 1, "constant image: returned unchanged", time.perf_counter() - t_start)
+        return DenoiseResult(out, info)
+
+    # the units of work: (t, z or None, channel group)
+    units = [(t, z, g) for t in range(T) for z in (range(Z) if nd == 2 else [None]) for g in groups]
+    spatial = (Z, H, W) if nd == 3 else (H, W)
+    tile_side = int(tile) if tile else auto_tile(den, nd)
+    if tile_side < 16:
+        raise DenoiseError(f"tile must be at least 16 pixels, not {tile_side}")
+    ov = int(overlap) if overlap is not None else default_overlap(den)
+    margin = min(den.rf_radius, ov // 2)
+
+    def make_plan(side):
+        t_ = side
+        if t_ <= ov + den.size_multiple:
+            t_ = ov + den.size_multiple + 16
+        return TilePlan(spatial, t_, ov, margin, den.size_multiple)
+
+    plan = make_plan(tile_side)
+    total = len(units) * len(plan)
+    done = 0
+    tiles_retried = 0
+    info_msg = f"{den.name} on {len(units)} {'volume' if nd == 3 else 'plane'}(s)"
+    yield Progress(0, total, info_msg, time.perf_counter() - t_start)
+
+    for ui, (t, z, g) in enumerate(units):
+        done_before = done
+        while True:
+            try:
+                if nd == 3:  # (Z, c, H, W) -> (c, Z, H, W)
+                    src = np.asarray(view[t][:, g]).transpose(1, 0, 2, 3)
+                else:        # (c, H, W)
+                    src = np.asarray(view[t, z, g])
+                if dt.kind == "f" and not np.all(np.isfinite(src)):
+                    raise DenoiseError("the image contains NaN or infinite values; replace them first")
+                smap_u = None
+                if sigma_map_c is not None:
+                    sm = sigma_map_c[t, :, g[0]] if nd == 3 else sigma_map_c[t, z, g[0]]
+                    smap_u = (np.asarray(sm, np.float32) / np.float32(scale))[None]
+                acc = np.zeros((len(g),) + spatial, np.float32)
+                for tl in plan:
+                    sl = (slice(None),) + tl.slices
+                    x = (src[sl].astype(np.float32) - np.float32(lo)) / np.float32(scale)
+                    y = den.run(x, None if smap_u is None else smap_u[sl], sigma_norm)
+                    acc[sl] += y * tl.weight
+                    done += 1
+                    yield Progress(done, total, info_msg, time.perf_counter() - t_start)
+                break
+            except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
+                if not _is_oom(exc):
+                    raise
+                _release(den.device)
+                new_side = max(plan.tile) // 2
+                if new_side < (64 if nd == 2 else 32):
+                    raise DenoiseError("out of memory even with small tiles; try device='cpu' "
+                                       "or free memory") from None
+                plan = make_plan(new_side)
+                tiles_retried += 1
+                done = done_before
+                total = done + (len(units) - ui) * len(plan)
+        res = acc * np.float32(scale) + np.float32(lo)
+        if dt.kind in "ui":
+            info_ = np.iinfo(dt)
+            res = np.clip(np.rint(res), info_.min, info_.max)
+        res = res.astype(dt, copy=False)
+        if nd == 3:
+            out_c[t][:, g] = res.transpose(1, 0, 2, 3)
+        else:
+            out_c[t, z, g] = res
+    if alpha:
+        out_c[:, :, 3] = view[:, :, 3]
+    _release(den.device)
+    info.update(tile=max(plan.tile) if not plan.single else None, tiles=done,
+                oom_retries=tiles_retried, seconds=time.perf_counter() - t_start)
+    return DenoiseResult(out, info)
+
+
+def _sample_planes(image, axes: str, max_planes: int = 8) -> np.ndarray:
+    """A few evenly spaced planes of a lazy array, as numpy, keeping the axes layout."""
+    lead = [i for i, a in enumerate(axes) if a not in "YXC"]
+    if not lead:
+        return np.asarray(image)
+    first = lead[0]
+    n = image.shape[first]
+    idx = np.unique(np.linspace(0, n - 1, min(n, max_planes)).astype(int))
+    return np.asarray(np.take(image, idx, axis=first)) if isinstance(image, np.ndarray) else \
+        np.asarray(image[(slice(None),) * first + (idx,)])
+
+
+def run_to_end(gen, progress=None):
+    """Drive a generator from :func:`denoise_iter`; ``progress(p)`` returning False cancels."""
+    try:
+        while True:
+            p = next(gen)
+            if progress is not None and progress(p) is False:
+                gen.close()
+                raise Cancelled("cancelled")
+    except StopIteration as stop:
+        return stop.value

@@ -1,0 +1,1 @@
+"""Training: synthetic-noise supervised training and Noise2Noise self-training."""

@@ -1,0 +1,188 @@
+"""Weights on disk: safetensors files with a JSON model card.
+
+A saved model is self-contained: the card is stored in the safetensors metadata
+(key ``napari_denoise.card``) and, for shipped weights, also beside the file as
+``NAME.json`` with the file's sha256. Loading never unpickles: safetensors, or
+``torch.load(weights_only=True)`` for PyTorch checkpoints a user brings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import json
+from pathlib import Path
+from typing import Any
+
+CARD_KEY = "napari_denoise.card"
+
+# key -> allowed types; the schema every model card follows
+CARD_SCHEMA: dict[str, tuple[type, ...]] = {
+    "name": (str,),
+    "description": (str,),
+    "arch": (str,),
+    "arch_args": (dict,),
+    "dims": (int,),
+    "channels": (int,),
+    "noise_model": (str,),
+    "sigma_range": (list,),
+    "normalisation": (str,),
+    "training_data": (str,),
+    "recipe": (str,),
+    "metrics": (dict,),
+    "parameters": (int,),
+    "licence": (str,),
+    "limitations": (str,),
+}
+SHIPPED_KEYS = ("sha256", "file_size")
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be used: missing, corrupt, or without a valid card."""
+
+
+def sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def validate_card(card: dict, shipped: bool = False) -> None:
+    """Raise :class:`WeightsError` listing every problem of a model card."""
+    problems = []
+    for key, types in CARD_SCHEMA.items():
+        if key not in card:
+            problems.append(f"missing {key!r}")
+        elif not isinstance(card[key], types):
+            problems.append(f"{key!r} should be {types[0].__name__}")
+    if shipped:
+        for key in SHIPPED_KEYS:
+            if key not in card:
+                problems.append(f"missing {key!r}")
+    if isinstance(card.get("sigma_range"), list) and len(card["sigma_range"]) != 2:
+        problems.append("'sigma_range' should be [low, high] in 0-255 units")
+    if card.get("dims") not in (2, 3):
+        problems.append("'dims' should be 2 or 3")
+    if problems:
+        raise WeightsError(f"model card {card.get('name', '?')!r}: " + "; ".join(problems))
+
+
+def save_model(model, path: str | Path, card: dict, *, half: bool = False,
+               write_card_json: bool = False) -> Path:
+    """Save ``model``'s weights and card to ``path`` (.safetensors), atomically."""
+    from safetensors.torch import save_file
+    import torch
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        path = path.with_suffix(".safetensors")
+    state = {}
+    for k, v in model.state_dict().items():
+        v = v.detach().cpu().contiguous()
+        if half and v.is_floating_point() and "running_var" not in k:
+            v = v.to(torch.float16)
+        state[k] = v
+    card = dict(card)
+    card.setdefault("parameters", int(sum(p.numel() for p in model.parameters())))
+    validate_card(card)
+    tmp = path.with_name(path.name + ".part")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        save_file(state, str(tmp), metadata={CARD_KEY: json.dumps(card)})
+        os.chmod(tmp, 0o644)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if write_card_json:
+        card["sha256"] = sha256(path)
+        card["file_size"] = path.stat().st_size
+        path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    return path
+
+
+def read_card(path: str | Path) -> dict:
+    """The model card of a weights file (the JSON beside it wins over the embedded one)."""
+    path = Path(path)
+    side = path.with_suffix(".json")
+    if side.exists():
+        return json.loads(side.read_text())
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+        except Exception as exc:  # safetensors raises its own error types
+            raise WeightsError(f"{path.name}: not a readable safetensors file ({exc})") from None
+        if CARD_KEY in meta:
+            return json.loads(meta[CARD_KEY])
+    raise WeightsError(f"{path.name}: no model card (expected {side.name} or metadata in the file)")
+
+
+def load_state(path: str | Path) -> dict:
+    """Tensors of a weights file, without ever unpickling arbitrary objects."""
+    path = Path(path)
+    if not path.exists():
+        raise WeightsError(f"weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except Exception as exc:
+            raise WeightsError(
+                f"{path.name}: corrupt or truncated safetensors file ({type(exc).__name__}: {exc})"
+            ) from None
+    if path.suffix in (".pt", ".pth", ".ckpt"):
+        import torch
+
+        try:
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise WeightsError(
+                f"{path.name}: cannot be loaded safely (weights_only=True refused it: "
+                f"{str(exc).splitlines()[0][:200]}). Re-save it as safetensors."
+            ) from None
+        if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
+            obj = obj["model"]
+        if not isinstance(obj, dict):
+            raise WeightsError(f"{path.name}: expected a state dict of tensors")
+        return obj
+    raise WeightsError(f"{path.name}: unsupported weights format (use .safetensors)")
+
+
+def build_model(card: dict, state: dict | None = None):
+    """Instantiate the card's architecture and load ``state`` into it (fp32)."""
+    from .registry import create_arch
+
+    model = create_arch(card["arch"], **card.get("arch_args", {}))
+    if state is not None:
+        state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise WeightsError(
+                f"weights do not match architecture {card['arch']} {card.get('arch_args')}: "
+                f"{str(exc).splitlines()[0]}"
+            ) from None
+    return model
+
+
+def load_model(path: str | Path, *, verify_sha: str | None = None) -> tuple[Any, dict]:
+    """(model in eval mode, card) from a weights file; checks the sha256 when given."""
+    path = Path(path)
+    if not path.exists():
+        raise WeightsError(f"weights file not found: {path}")
+    if verify_sha is not None and sha256(path) != verify_sha:
+        raise WeightsError(
+            f"{path.name}: sha256 does not match its model card (file corrupt or replaced)"
+        )
+    card = read_card(path) if path.suffix == ".safetensors" or path.with_suffix(".json").exists() \
+        else None
+    if card is None:
+        raise WeightsError(f"{path.name}: no model card; save models with napari_denoise.save_model")
+    state = load_state(path)
+    model = build_model(card, state).eval()
+    return model, card
