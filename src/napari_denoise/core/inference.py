@@ -239,7 +239,7 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
                 sigma = float(sigma)
             except ValueError:
                 raise DenoiseError(f"sigma must be a number, 'auto' or an array, not {sigma!r}") from None
-    if sigma == "auto":
+    if isinstance(sigma, str) and sigma == "auto":
         if den.needs_sigma:
             from .noise import estimate_noise
 
