@@ -19,14 +19,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .axes import AxesError, from_canonical, guess_axes, normalize_axes, to_canonical
+from .errors import DenoiseError
 from .models import Denoiser, resolve_denoiser
 from .tiling import TilePlan
 
 MIN_SIDE = 4
-
-
-class DenoiseError(ValueError):
-    """Bad input or settings, with a message meant for the user."""
 
 
 class Cancelled(Exception):
@@ -179,7 +176,12 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
         raise DenoiseError(f"image too small to denoise: {sp2[0]}x{sp2[1]} pixels "
                            f"(at least {MIN_SIDE}x{MIN_SIDE}); check the axes ({axes})")
 
-    den = resolve_denoiser(model, device)
+    try:
+        den = resolve_denoiser(model, device)
+    except DenoiseError:
+        raise
+    except ValueError as exc:  # an unavailable device
+        raise DenoiseError(str(exc)) from None
     view = to_canonical(image, axes)  # (T, Z, C, Y, X)
     T, Z, C, H, W = view.shape
 
@@ -287,10 +289,11 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
 
     plan = make_plan(tile_side)
     total = len(units) * len(plan)
+    t_tiles = time.perf_counter()  # ETA counts from here: setup time says nothing of the rest
     done = 0
     tiles_retried = 0
     info_msg = f"{den.name} on {len(units)} {'volume' if nd == 3 else 'plane'}(s)"
-    yield Progress(0, total, info_msg, time.perf_counter() - t_start)
+    yield Progress(0, total, info_msg, 0.0)
 
     for ui, (t, z, g) in enumerate(units):
         done_before = done
@@ -313,7 +316,7 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
                     y = den.run(x, None if smap_u is None else smap_u[sl], sigma_norm)
                     acc[sl] += y * tl.weight
                     done += 1
-                    yield Progress(done, total, info_msg, time.perf_counter() - t_start)
+                    yield Progress(done, total, info_msg, time.perf_counter() - t_tiles)
                 break
             except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
                 if not _is_oom(exc):

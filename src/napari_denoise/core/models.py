@@ -16,13 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ModelNotFoundError
+
 ALIASES = {"ffdnet": "ffdnet_gray", "dncnn": "dncnn_blind", "non-local-means": "nlm",
            "nl-means": "nlm", "bm3d": "bm3d", "total-variation": "tv"}
 DEFAULT_MODEL = "ffdnet_gray"
-
-
-class ModelNotFoundError(ValueError):
-    pass
 
 
 @dataclass

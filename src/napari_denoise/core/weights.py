@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .errors import WeightsError
+
 CARD_KEY = "napari_denoise.card"
 
 # key -> allowed types; the schema every model card follows
@@ -35,10 +37,6 @@ CARD_SCHEMA: dict[str, tuple[type, ...]] = {
     "limitations": (str,),
 }
 SHIPPED_KEYS = ("sha256", "file_size")
-
-
-class WeightsError(ValueError):
-    """A weights file that cannot be used: missing, corrupt, or without a valid card."""
 
 
 def sha256(path: str | Path) -> str:
@@ -85,7 +83,7 @@ def save_model(model, path: str | Path, card: dict, *, half: bool = False,
             v = v.to(torch.float16)
         state[k] = v
     card = dict(card)
-    card.setdefault("parameters", int(sum(p.numel() for p in model.parameters())))
+    card["parameters"] = int(sum(p.numel() for p in model.parameters()))
     validate_card(card)
     tmp = path.with_name(path.name + ".part")
     path.parent.mkdir(parents=True, exist_ok=True)

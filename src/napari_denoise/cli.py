@@ -1,0 +1,571 @@
+"""The ``napari-denoise`` command.
+
+    napari-denoise denoise IN -o OUT [--model NAME|PATH] [--sigma auto|S] [--axes ZYX] ...
+    napari-denoise models [--json]
+    napari-denoise demo [--out DIR] [--no-viewer] [--model NAME]
+    napari-denoise --version
+
+Errors are one line on stderr, ``napari-denoise: error: ...``, with exit status 2
+for bad usage or input and 1 for other failures (130 after Ctrl-C); ``--debug``
+shows the Python traceback instead. The output file is written atomically, so an
+interrupted or failed run leaves no partial file.
+
+Run as ``python -m napari_denoise.cli`` too. No Qt or napari import unless the demo
+opens a viewer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import textwrap
+import time
+import warnings
+from pathlib import Path
+
+PROG = "napari-denoise"
+DEMO_DIR = "napari-denoise-demo"
+
+
+class CLIError(Exception):
+    """An error with a message for the user and an exit status."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
+
+
+class UsageError(CLIError):
+    """Bad command line (reported by argparse)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors raise (one line, no usage dump) instead of exiting."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see '{self.prog} --help')", 2)
+
+
+# -- argument types ------------------------------------------------------------------
+
+def _sigma_arg(text: str):
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"bad value {text!r}: use 'auto' or a number in the data's units "
+            f"(e.g. 25 for noise of std 25 on 0-255 data)") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"bad value {text!r}: the noise level must be a "
+                                         f"finite number >= 0")
+    return value
+
+
+def _tile_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad value {text!r}: a tile side in pixels, "
+                                         f"e.g. 512") from None
+    if value < 16:
+        raise argparse.ArgumentTypeError(f"bad value {text!r}: tiles are at least 16 pixels")
+    return value
+
+
+def _axes_arg(text: str) -> str:
+    ax = text.strip().upper()
+    if not ax or any(c not in "TZCYXSQ" for c in ax):
+        raise argparse.ArgumentTypeError(f"bad axes {text!r}: letters T, Z, C, Y, X such as "
+                                         f"YX, ZYX, TYX, YXC or TZCYX")
+    return ax
+
+
+# -- the parser ---------------------------------------------------------------------
+
+def _add_denoise(sub) -> None:
+    p = sub.add_parser(
+        "denoise", help="denoise an image file",
+        description="Denoise an image file (TIFF, PNG, JPEG, .npy ...) and write the result\n"
+                    "with the input's axes, data type, pixel size and unit.",
+        epilog="examples:\n"
+               f"  {PROG} denoise noisy.tif -o clean.tif\n"
+               f"  {PROG} denoise stack.tif -o out.tif --model dncnn_blind --axes ZYX\n"
+               f"  {PROG} denoise photo.png -o out.png --model bm3d --sigma 20",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", metavar="IN", help="image file to denoise")
+    p.add_argument("-o", "--output", metavar="OUT", required=True,
+                   help="output file (format from the extension; replaced if it exists)")
+    p.add_argument("--model", "-m", default="auto", metavar="NAME|PATH",
+                   help="denoiser: a name from 'napari-denoise models' or a .safetensors file "
+                        "(default: auto = ffdnet_gray)")
+    p.add_argument("--sigma", "-s", type=_sigma_arg, default=None, metavar="auto|S",
+                   help="noise standard deviation in the data's units, or 'auto' to estimate "
+                        "it (default: estimated for models that need it)")
+    p.add_argument("--axes", type=_axes_arg, default=None, metavar="AXES",
+                   help="axes of the data such as YX, ZYX, TYX, YXC, TZCYX (default: from the "
+                        "file, else guessed from the shape)")
+    p.add_argument("--mode", choices=("auto", "2d", "3d"), default="auto",
+                   help="2d: plane by plane; 3d: whole volumes with a 3-D model (default: auto)")
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda|mps",
+                   help="where to compute (default: auto = GPU if available)")
+    p.add_argument("--tile", type=_tile_arg, default=None, metavar="N",
+                   help="tile side in pixels (default: from the memory available)")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="print nothing but errors")
+    p.set_defaults(func=_run_denoise)
+
+
+def _add_models(sub) -> None:
+    p = sub.add_parser("models", help="list the available denoisers",
+                       description="List every denoiser: pretrained networks, classical "
+                                   "methods and your saved models.")
+    p.add_argument("--json", action="store_true",
+                   help="print the full list, model cards included, as JSON")
+    p.set_defaults(func=_run_models)
+
+
+def _add_demo(sub) -> None:
+    p = sub.add_parser(
+        "demo", help="denoise a bundled noisy sample and show the result",
+        description="Denoise the 'camera' image with Gaussian noise of sigma 25, report the "
+                    "estimated noise level and the PSNR before and after, write the images "
+                    "as PNG and open them in napari when a display is available.")
+    p.add_argument("--out", default=DEMO_DIR, metavar="DIR",
+                   help=f"folder for noisy.png, denoised.png and clean.png (default: ./{DEMO_DIR})")
+    p.add_argument("--no-viewer", action="store_true", help="do not open napari")
+    p.add_argument("--model", "-m", default="auto", metavar="NAME|PATH",
+                   help="denoiser to use (default: auto = ffdnet_gray)")
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda|mps",
+                   help="where to compute (default: auto)")
+    p.set_defaults(func=_run_demo)
+
+
+# Subcommands, in the order 'napari-denoise --help' lists them. A ``train``
+# subcommand goes here: write ``_add_train(sub)`` that adds its parser (data
+# folder, recipe, output model path ...) and sets ``func=_run_train``, then add
+# ("train", _add_train) below. Nothing else in this module needs to change.
+SUBCOMMANDS = [
+    ("denoise", _add_denoise),
+    ("models", _add_models),
+    ("demo", _add_demo),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Deep-learning and classical image denoising (FFDNet, DnCNN, BM3D, "
+                    "NLM ...) from the command line; the same engine as the napari plugin.",
+        epilog=f"'{PROG} COMMAND --help' describes a command. --debug (anywhere) shows "
+               f"Python tracebacks instead of one-line errors.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for _name, add in SUBCOMMANDS:
+        add(sub)
+    # every subcommand also takes --debug (main() looks for it before parsing)
+    for p in sub.choices.values():
+        p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        return version("napari-denoise")
+    except (ImportError, PackageNotFoundError):
+        from . import __version__
+
+        return __version__
+
+
+# -- output helpers --------------------------------------------------------------------
+
+def _err(message: str) -> None:
+    text = " ".join(str(message).split()) or "failed"
+    print(f"{PROG}: error: {text}", file=sys.stderr, flush=True)
+
+
+def _fmt_seconds(s: float | None) -> str:
+    if s is None or not math.isfinite(s):
+        return "?"
+    s = max(0.0, s)
+    if s < 60:
+        return f"{s:.0f} s" if s >= 10 else f"{s:.1f} s"
+    if s < 3600:
+        return f"{int(s // 60)} min {int(s % 60):02d} s"
+    return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
+
+
+class ProgressLine:
+    """One status line on a terminal, rewritten in place with \\r; silent when the
+    stream is not a terminal (logs and pipes get no per-tile output)."""
+
+    def __init__(self, stream=None, enabled: bool = True, min_interval: float = 0.1):
+        self.stream = stream if stream is not None else sys.stderr
+        try:
+            tty = self.stream.isatty()
+        except (AttributeError, ValueError):
+            tty = False
+        self.active = bool(enabled and tty)
+        self.min_interval = min_interval
+        self._last = 0.0
+        self._width = 0
+        self._phase = None  # (message, total) of the current phase, its start time and count
+        self._t0 = 0.0
+        self._d0 = 0
+
+    def eta(self, p, now: float) -> float | None:
+        """Seconds left, from the tile rate of the current phase only (Progress.eta also
+        counts model loading and noise estimation, which overestimates at first)."""
+        if (p.message, p.total) != self._phase:
+            self._phase, self._t0, self._d0 = (p.message, p.total), now, p.done
+            return None
+        if p.done <= self._d0 or p.done >= p.total:
+            return None
+        return (now - self._t0) / (p.done - self._d0) * (p.total - p.done)
+
+    def __call__(self, p) -> None:
+        if not self.active:
+            return
+        now = time.monotonic()
+        eta = self.eta(p, now)
+        if p.done < p.total and now - self._last < self.min_interval:
+            return
+        self._last = now
+        if p.total <= 1 and p.done == 0:
+            text = f"{p.message} ..."
+        else:
+            text = f"{p.message}: {100.0 * p.fraction:3.0f}%"
+        if p.total > 1:
+            text += f" ({p.done}/{p.total} tiles)"
+        if eta is not None:
+            text += f", {_fmt_seconds(eta)} left"
+        cols = shutil.get_terminal_size((80, 20)).columns
+        text = text[: max(10, cols - 1)]
+        self.stream.write("\r" + text.ljust(self._width))
+        self.stream.flush()
+        self._width = len(text)
+
+    def close(self) -> None:
+        if self.active and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()
+            self._width = 0
+
+
+def _run_with_progress(gen, quiet: bool):
+    from .core.inference import run_to_end
+
+    line = ProgressLine(sys.stderr, enabled=not quiet)
+    try:
+        return run_to_end(gen, line)
+    finally:
+        line.close()
+        gen.close()
+
+
+def _default_model_hint(exc: Exception, model: str) -> Exception:
+    """An unknown *default* model means its pretrained weights are not installed."""
+    from .core.models import DEFAULT_MODEL, ModelNotFoundError, known_names
+
+    if isinstance(exc, ModelNotFoundError) and str(model).lower() == "auto":
+        try:
+            names = ", ".join(known_names())
+        except Exception:  # noqa: BLE001 - only a hint
+            names = "see 'napari-denoise models'"
+        return ModelNotFoundError(
+            f"the default model {DEFAULT_MODEL!r} is not available (its pretrained weights "
+            f"are not installed); choose one with --model: {names}")
+    return exc
+
+
+# -- denoise ------------------------------------------------------------------------------
+
+def _run_denoise(args) -> int:
+    from .core.axes import AxesError, normalize_axes
+    from .core.inference import denoise_iter
+    from .io import check_writable, read_image, write_image
+
+    src, dst = Path(args.input), Path(args.output)
+    check_writable(dst)  # extension / folder problems before reading anything
+    try:
+        data, meta = read_image(src)
+    except FileNotFoundError:
+        raise CLIError(f"input file not found: {src}", 2) from None
+    check_writable(dst, data.dtype, data.shape)
+
+    axes = meta.axes
+    if args.axes:
+        try:
+            axes = normalize_axes(args.axes, data.ndim)
+        except AxesError as exc:
+            raise CLIError(f"--axes {args.axes} does not fit the data of shape "
+                           f"{tuple(data.shape)}: {exc}", 2) from None
+        if meta.format != "tiff":  # nothing in the file to keep: write the user's axes
+            meta.axes = axes
+
+    gen = denoise_iter(data, args.model, sigma=args.sigma, axes=axes, mode=args.mode,
+                       device=args.device, tile=args.tile)
+    try:
+        result = _run_with_progress(gen, args.quiet)
+    except Exception as exc:
+        new = _default_model_hint(exc, args.model)
+        if new is exc:
+            raise
+        raise new from None
+    write_image(dst, result.image, meta)
+    info = result.info
+    if not args.quiet:
+        print(f"wrote {dst}: {info.get('model')} ({info.get('kind')}), sigma "
+              f"{info.get('sigma') or 'n/a'}, axes {info.get('axes')} ({info.get('mode')}), "
+              f"{info.get('device')}, {_fmt_seconds(info.get('seconds'))}")
+    return 0
+
+
+# -- models -------------------------------------------------------------------------------
+
+_KIND_TITLES = {"pretrained": "Pretrained networks", "classical": "Classical methods",
+                "user": "Your models"}
+
+
+def _flatten(d, prefix=""):
+    out = []
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out += _flatten(v, key + " ")
+        elif isinstance(v, float):
+            out.append(f"{key} {v:.2f}")
+        else:
+            out.append(f"{key} {v}")
+    return out
+
+
+def _card_facts(card: dict) -> str:
+    if not card:
+        return ""
+    if "error" in card:
+        return f"unusable: {card['error']}"
+    facts = []
+    if card.get("noise_model"):
+        facts.append(f"noise: {card['noise_model']}")
+    sr = card.get("sigma_range")
+    if isinstance(sr, (list, tuple)) and len(sr) == 2:
+        facts.append(f"sigma {sr[0]:g}-{sr[1]:g} (0-255 units)")
+    if card.get("dims"):
+        facts.append(f"{card['dims']}-D")
+    metrics = card.get("metrics") or {}
+    if isinstance(metrics, dict) and metrics:
+        items = _flatten(metrics)
+        more = f" (+{len(items) - 6} more)" if len(items) > 6 else ""
+        facts.append("metrics: " + ", ".join(items[:6]) + more)
+    return "; ".join(facts)
+
+
+def _run_models(args) -> int:
+    from .api import list_models
+
+    models = list_models()
+    if args.json:
+        print(json.dumps(models, indent=2, default=str, ensure_ascii=False))
+        return 0
+    if not models:
+        print("no denoisers available")
+        return 0
+    width = shutil.get_terminal_size((100, 20)).columns
+    name_w = min(max(len(m["name"]) for m in models) + 2, 24)
+    indent = " " * (2 + name_w)
+    for kind in ("pretrained", "classical", "user"):
+        group = [m for m in models if m["kind"] == kind]
+        title = _KIND_TITLES[kind]
+        if kind == "user":
+            from .core.models import user_models_dir
+
+            title += f" ({user_models_dir()})"
+        print(f"{title}:")
+        if not group:
+            print(f"  (none{'; pretrained weights not installed' if kind == 'pretrained' else ''})")
+        for m in group:
+            desc = m.get("description") or ""
+            lines = textwrap.wrap(desc, max(30, width - len(indent))) or [""]
+            print(f"  {m['name']:<{name_w}}{lines[0]}")
+            for ln in lines[1:]:
+                print(indent + ln)
+            facts = _card_facts(m.get("card") or {}) if kind != "classical" else ""
+            for ln in textwrap.wrap(facts, max(30, width - len(indent))):
+                print(indent + ln)
+        print()
+    print(f"Use one with: {PROG} denoise IN -o OUT --model NAME")
+    return 0
+
+
+# -- demo ---------------------------------------------------------------------------------
+
+def has_display() -> bool:
+    """Whether a GUI window can open: always on macOS/Windows, X11/Wayland on Linux."""
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _run_demo(args) -> int:
+    from skimage.metrics import peak_signal_noise_ratio
+
+    from ._sample_data import noisy_camera
+    from .core.inference import denoise_iter
+    from .core.noise import estimate_noise
+    from .io import write_image
+
+    noisy, clean, true_sigma = noisy_camera(sigma=25, seed=0)
+    print(f"demo image: camera, {noisy.shape[1]}x{noisy.shape[0]} uint8, Gaussian noise of "
+          f"sigma {true_sigma:g}", flush=True)
+    est = float(estimate_noise(noisy).sigma)
+    gen = denoise_iter(noisy, args.model, sigma="auto", device=args.device)
+    try:
+        result = _run_with_progress(gen, quiet=False)
+    except Exception as exc:
+        new = _default_model_hint(exc, args.model)
+        if new is exc:
+            raise
+        raise new from None
+    den, info = result.image, result.info
+    p0 = peak_signal_noise_ratio(clean, noisy, data_range=255)
+    p1 = peak_signal_noise_ratio(clean, den, data_range=255)
+    used = info.get("sigma") or "n/a"
+    print(f"model: {info.get('model')} ({info.get('kind')})")
+    print(f"noise sigma: estimated {est:.2f} (true {true_sigma:g}); model used: {used}")
+    print(f"PSNR: noisy {p0:.2f} dB -> denoised {p1:.2f} dB ({p1 - p0:+.2f} dB)")
+    print(f"time: {_fmt_seconds(info.get('seconds'))} on {info.get('device')}")
+
+    out = Path(args.out).expanduser()
+    paths = [write_image(out / "noisy.png", noisy), write_image(out / "denoised.png", den),
+             write_image(out / "clean.png", clean)]
+    print("wrote: " + ", ".join(str(p) for p in paths))
+
+    if args.no_viewer:
+        print("viewer: skipped (--no-viewer)")
+        return 0
+    if not has_display():
+        print("viewer: skipped (no display: DISPLAY / WAYLAND_DISPLAY not set)")
+        return 0
+    print("viewer: opening napari (close the window to finish)", flush=True)
+    try:
+        import napari
+    except ImportError as exc:
+        raise CLIError(f"cannot open the viewer: napari is not importable ({exc}); the "
+                       f"images are in {out}", 1) from None
+    viewer = napari.Viewer(title="napari-denoise demo")
+    viewer.add_image(clean, name="clean", visible=False, contrast_limits=(0, 255))
+    viewer.add_image(noisy, name=f"noisy (sigma {true_sigma:g}, PSNR {p0:.1f} dB)",
+                     contrast_limits=(0, 255))
+    viewer.add_image(den, name=f"denoised: {info.get('model')} (PSNR {p1:.1f} dB)",
+                     contrast_limits=(0, 255))
+    napari.run()
+    return 0
+
+
+# -- entry point --------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _quiet_libraries(debug: bool):
+    """Keep library chatter off stderr: warnings become one line, tifffile's log is muted."""
+    if debug:
+        yield
+        return
+    tlog = logging.getLogger("tifffile")
+    old_level = tlog.level
+    old_show = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"{PROG}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        warnings.showwarning = show
+        tlog.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            tlog.setLevel(old_level)
+            warnings.showwarning = old_show
+
+
+def _message(exc: BaseException) -> tuple[str, int]:
+    """(one-line message, exit status) for an exception."""
+    if isinstance(exc, CLIError):
+        return str(exc), exc.code
+    if isinstance(exc, FileNotFoundError):
+        return (str(exc) if not exc.filename else f"file not found: {exc.filename}"), 2
+    if isinstance(exc, PermissionError):
+        return f"permission denied: {exc.filename or exc}", 1
+    if isinstance(exc, OSError):
+        what = exc.strerror or str(exc) or type(exc).__name__
+        return (f"{what}: {exc.filename}" if exc.filename else what), 1
+    if isinstance(exc, ValueError):
+        return str(exc) or type(exc).__name__, 2
+    if isinstance(exc, MemoryError):
+        return "out of memory; try a smaller --tile or --device cpu", 1
+    if isinstance(exc, ImportError):
+        return f"a required package is missing or broken: {exc}", 1
+    if isinstance(exc, RuntimeError):
+        return str(exc) or type(exc).__name__, 1
+    return f"{type(exc).__name__}: {exc} (run with --debug for details)", 1
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit status (never raises without --debug)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        with _quiet_libraries(debug):
+            parser = build_parser()
+            try:
+                args = parser.parse_args(argv)
+            except SystemExit as stop:  # --help and --version print and "exit"
+                code = stop.code
+                return code if isinstance(code, int) else (0 if code is None else 1)
+            if getattr(args, "func", None) is None:
+                _err(f"no command given: use one of {', '.join(n for n, _ in SUBCOMMANDS)} "
+                     f"(see '{PROG} --help')")
+                return 2
+            return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            if sys.stderr.isatty():
+                sys.stderr.write("\n")  # past the ^C the terminal echoed
+        _err("interrupted; no output written")
+        return 130
+    except BrokenPipeError:  # e.g. 'napari-denoise models | head'
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the exit flush
+        return 0
+    except UsageError as exc:
+        _err(str(exc))
+        return exc.code
+    except Exception as exc:  # noqa: BLE001 - the one place that turns errors into messages
+        from .core.inference import Cancelled
+
+        if debug:
+            raise
+        if isinstance(exc, Cancelled):
+            _err("cancelled; no output written")
+            return 130
+        msg, code = _message(exc)
+        _err(msg)
+        return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
