@@ -11,7 +11,7 @@ from .core.inference import DenoiseResult, Progress, run_to_end
 
 
 def denoise(image, model="auto", *, sigma=None, axes=None, mode="auto", device="auto",
-            tile=None, progress=None) -> np.ndarray:
+            tile=None, progress=None, data_range=None) -> np.ndarray:
     """Denoise ``image`` and return an array of the same shape and dtype.
 
     Parameters
@@ -37,9 +37,13 @@ def denoise(image, model="auto", *, sigma=None, axes=None, mode="auto", device="
     progress : callable, optional
         Called with a :class:`Progress` after every tile; returning ``False`` cancels
         (raises :class:`Cancelled`).
+    data_range : (low, high), optional
+        Values mapped to 0 and 1 for the networks. Default: the dtype's range for
+        uint8 and [0, 1] floats, robust percentiles of the data otherwise. Give it
+        for, say, 12-bit data in uint16 (``(0, 4095)``).
     """
     gen = inference.denoise_iter(image, model, sigma=sigma, axes=axes, mode=mode,
-                                 device=device, tile=tile)
+                                 device=device, tile=tile, data_range=data_range)
     return run_to_end(gen, progress).image
 
 
@@ -62,7 +66,8 @@ def list_models() -> list[dict]:
     """Every available denoiser: pretrained networks, classical methods, the user's models.
 
     Each entry: ``name``, ``kind`` ("pretrained", "classical" or "user"),
-    ``description``, ``card`` (the model card; empty for classical methods), ``path``.
+    ``description``, ``card`` (the model card; empty for classical methods), ``path``,
+    ``dims`` (spatial dimensions it runs on) and ``needs_sigma`` (False for blind models).
     """
     from .core.classical import CLASSICAL
     from .core.models import user_model_paths
@@ -70,19 +75,22 @@ def list_models() -> list[dict]:
     from .core.weights import WeightsError, read_card
 
     out = []
+    def net_entry(name, kind, card, path):
+        return {"name": name, "kind": kind, "description": card.get("description", ""),
+                "card": card, "path": str(path), "dims": [int(card.get("dims", 2))],
+                "needs_sigma": card.get("arch") == "ffdnet"}
+
     for name, e in sorted(pretrained_entries().items()):
-        out.append({"name": name, "kind": "pretrained", "description": e.description,
-                    "card": e.card, "path": str(e.path)})
+        out.append(net_entry(name, "pretrained", e.card, e.path))
     for name, c in CLASSICAL.items():
         out.append({"name": name, "kind": "classical", "description": c.description,
-                    "card": {}, "path": None})
+                    "card": {}, "path": None, "dims": list(c.dims), "needs_sigma": True})
     for name, p in user_model_paths().items():
         try:
             card = read_card(p)
         except WeightsError as exc:
             card = {"error": str(exc)}
-        out.append({"name": name, "kind": "user", "description": card.get("description", ""),
-                    "card": card, "path": str(p)})
+        out.append(net_entry(name, "user", card, p))
     return out
 
 

@@ -69,7 +69,7 @@ def check_image(image):
     return image
 
 
-def data_range(image, axes: str) -> tuple[float, float]:
+def estimate_range(image) -> tuple[float, float]:
     """(lo, hi) mapped to (0, 1): the dtype's range for uint8 and [0, 1] floats,
     robust percentiles of the data otherwise (sampled, so lazy arrays stay lazy)."""
     dt = np.dtype(image.dtype)
@@ -157,7 +157,7 @@ def _release(device) -> None:
 # -- the engine ----------------------------------------------------------------
 
 def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", device="auto",
-                 tile=None, overlap=None, noise=None):
+                 tile=None, overlap=None, data_range=None):
     """Generator: yields :class:`Progress` per tile, returns a :class:`DenoiseResult`.
 
     See :func:`napari_denoise.denoise` for the parameters.
@@ -213,7 +213,12 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
         raise DenoiseError(f"model {den.name!r} takes {den.in_channels} channels; the data has "
                            f"{C} (axes {axes})")
 
-    lo, hi = data_range(image, axes)
+    if data_range is not None:
+        lo, hi = (float(v) for v in data_range)
+        if not hi > lo:
+            raise DenoiseError(f"data_range must be (low, high) with high > low, not {data_range}")
+    else:
+        lo, hi = estimate_range(image)
     scale = hi - lo
     dt = np.dtype(image.dtype)
     if isinstance(image, np.ndarray) and dt.kind == "f" and not np.all(np.isfinite(image)):
@@ -282,9 +287,8 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
     margin = min(den.rf_radius, ov // 2)
 
     def make_plan(side):
-        t_ = side
-        if t_ <= ov + den.size_multiple:
-            t_ = ov + den.size_multiple + 16
+        # below twice the overlap a tile mostly recomputes its neighbours' pixels
+        t_ = max(side, 2 * ov + 2 * den.size_multiple)
         return TilePlan(spatial, t_, ov, margin, den.size_multiple)
 
     plan = make_plan(tile_side)
@@ -295,53 +299,56 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
     info_msg = f"{den.name} on {len(units)} {'volume' if nd == 3 else 'plane'}(s)"
     yield Progress(0, total, info_msg, 0.0)
 
-    for ui, (t, z, g) in enumerate(units):
-        done_before = done
-        while True:
-            try:
-                if nd == 3:  # (Z, c, H, W) -> (c, Z, H, W)
-                    src = np.asarray(view[t][:, g]).transpose(1, 0, 2, 3)
-                else:        # (c, H, W)
-                    src = np.asarray(view[t, z, g])
-                if dt.kind == "f" and not np.all(np.isfinite(src)):
-                    raise DenoiseError("the image contains NaN or infinite values; replace them first")
-                smap_u = None
-                if sigma_map_c is not None:
-                    sm = sigma_map_c[t, :, g[0]] if nd == 3 else sigma_map_c[t, z, g[0]]
-                    smap_u = (np.asarray(sm, np.float32) / np.float32(scale))[None]
-                acc = np.zeros((len(g),) + spatial, np.float32)
-                for tl in plan:
-                    sl = (slice(None),) + tl.slices
-                    x = (src[sl].astype(np.float32) - np.float32(lo)) / np.float32(scale)
-                    y = den.run(x, None if smap_u is None else smap_u[sl], sigma_norm)
-                    acc[sl] += y * tl.weight
-                    done += 1
-                    yield Progress(done, total, info_msg, time.perf_counter() - t_tiles)
-                break
-            except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
-                if not _is_oom(exc):
-                    raise
-                _release(den.device)
-                new_side = max(plan.tile) // 2
-                if new_side < (64 if nd == 2 else 32):
-                    raise DenoiseError("out of memory even with small tiles; try device='cpu' "
-                                       "or free memory") from None
-                plan = make_plan(new_side)
-                tiles_retried += 1
-                done = done_before
-                total = done + (len(units) - ui) * len(plan)
-        res = acc * np.float32(scale) + np.float32(lo)
-        if dt.kind in "ui":
-            info_ = np.iinfo(dt)
-            res = np.clip(np.rint(res), info_.min, info_.max)
-        res = res.astype(dt, copy=False)
-        if nd == 3:
-            out_c[t][:, g] = res.transpose(1, 0, 2, 3)
-        else:
-            out_c[t, z, g] = res
+    try:
+        for ui, (t, z, g) in enumerate(units):
+            done_before = done
+            while True:
+                try:
+                    if nd == 3:  # (Z, c, H, W) -> (c, Z, H, W)
+                        src = np.asarray(view[t][:, g]).transpose(1, 0, 2, 3)
+                    else:        # (c, H, W)
+                        src = np.asarray(view[t, z, g])
+                    if dt.kind == "f" and not np.all(np.isfinite(src)):
+                        raise DenoiseError("the image contains NaN or infinite values; replace them first")
+                    smap_u = None
+                    if sigma_map_c is not None:
+                        sm = sigma_map_c[t, :, g[0]] if nd == 3 else sigma_map_c[t, z, g[0]]
+                        smap_u = (np.asarray(sm, np.float32) / np.float32(scale))[None]
+                    acc = np.zeros((len(g),) + spatial, np.float32)
+                    for tl in plan:
+                        sl = (slice(None),) + tl.slices
+                        x = (src[sl].astype(np.float32) - np.float32(lo)) / np.float32(scale)
+                        y = den.run(x, None if smap_u is None else smap_u[sl], sigma_norm)
+                        acc[sl] += y * tl.weight
+                        done += 1
+                        yield Progress(done, total, info_msg, time.perf_counter() - t_tiles)
+                    break
+                except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
+                    if not _is_oom(exc):
+                        raise
+                    _release(den.device)
+                    new_side = max(plan.tile) // 2
+                    if new_side < (64 if nd == 2 else 32):
+                        raise DenoiseError("out of memory even with small tiles; try device='cpu' "
+                                           "or free memory") from None
+                    plan = make_plan(new_side)
+                    tiles_retried += 1
+                    done = done_before
+                    total = done + (len(units) - ui) * len(plan)
+            res = acc * np.float32(scale) + np.float32(lo)
+            if dt.kind in "ui":
+                info_ = np.iinfo(dt)
+                res = np.clip(np.rint(res), info_.min, info_.max)
+            res = res.astype(dt, copy=False)
+            if nd == 3:
+                out_c[t][:, g] = res.transpose(1, 0, 2, 3)
+            else:
+                out_c[t, z, g] = res
+    finally:
+        # also on cancel (GeneratorExit) or failure: free GPU memory for the next run
+        _release(den.device)
     if alpha:
         out_c[:, :, 3] = view[:, :, 3]
-    _release(den.device)
     info.update(tile=max(plan.tile) if not plan.single else None, tiles=done,
                 oom_retries=tiles_retried, seconds=time.perf_counter() - t_start)
     return DenoiseResult(out, info)

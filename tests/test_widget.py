@@ -1,0 +1,405 @@
+"""The Denoise dock widget in a real napari viewer (needs a display: run under xvfb-run)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("napari")
+pytest.importorskip("pytestqt")
+
+import napari_denoise  # noqa: E402
+from napari_denoise._widgets import DenoiseWidget  # noqa: E402
+from napari_denoise._widgets import denoise as denoise_mod  # noqa: E402
+
+from conftest import tiny_card  # noqa: E402
+
+pytestmark = pytest.mark.gui
+
+MANIFEST = Path(napari_denoise.__file__).parent / "napari.yaml"
+WAIT_MS = 60_000
+
+
+@pytest.fixture
+def plugin():
+    """The plugin's manifest, registered with npe2 unless installed (and so discovered)."""
+    import npe2
+
+    pm = npe2.PluginManager.instance()
+    try:
+        pm.get_manifest("napari-denoise")
+    except KeyError:
+        pm.register(npe2.PluginManifest.from_file(MANIFEST))
+    return pm
+
+
+@pytest.fixture
+def tiny_user_model():
+    """A tiny DnCNN saved in the user-model folder (a temp dir set by conftest)."""
+    import torch
+
+    from napari_denoise.core.archs import DnCNN
+    from napari_denoise.core.weights import save_model
+
+    torch.manual_seed(0)
+    path = Path(os.environ["NAPARI_DENOISE_MODELS"]) / "tiny.safetensors"
+    save_model(DnCNN(depth=3, features=8), path, tiny_card(metrics={"psnr_sigma25": 28.1},
+                                                             training_data="BSD68 crops"))
+    return str(path)
+
+
+@pytest.fixture
+def notes(monkeypatch):
+    """Errors and warnings the widget notifies, captured instead of shown."""
+    got = {"error": [], "warning": []}
+    monkeypatch.setattr(denoise_mod, "show_error", lambda m: got["error"].append(m))
+    monkeypatch.setattr(denoise_mod, "show_warning", lambda m: got["warning"].append(m))
+    return got
+
+
+@pytest.fixture
+def viewer_widget(make_napari_viewer, plugin, tiny_user_model):
+    """A viewer with the Denoise widget docked through the manifest, set to the tiny model."""
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-denoise", "Denoise")
+    assert isinstance(widget, DenoiseWidget)
+    widget.refresh_models()
+    widget.method.value = tiny_user_model
+    return viewer, widget
+
+
+def _wait(qtbot, widget, start, timeout=WAIT_MS):
+    """Start a run or preview (``start()``) and wait for its worker to finish."""
+    worker = start()
+    assert worker is not None, "the run did not start"
+    with qtbot.waitSignal(worker.finished, timeout=timeout):
+        pass
+    assert not widget.is_running
+    return worker
+
+
+def _noisy(shape, dtype=np.uint8, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(120, 25, shape)
+    if np.dtype(dtype).kind == "f":
+        return (x / 255).astype(dtype)
+    return np.clip(x, 0, 255).astype(dtype)
+
+
+def test_docked_from_manifest_lists_grouped_methods(viewer_widget, tiny_user_model):
+    from napari._app_model import get_app_model
+
+    viewer, w = viewer_widget
+    # listed under Layers > Filter and under Plugins
+    menus = get_app_model().menus
+    for menu in ("napari/layers/filter", "napari/plugins"):
+        ids = {getattr(getattr(item, "command", None), "id", None)
+               for item in menus.get_menu(menu)}
+        assert "napari-denoise.make_denoise_widget" in ids, menu
+    names = [w.method.native.itemText(i) for i in range(w.method.native.count())]
+    assert "Your models: tiny" in names
+    assert all(n.split(": ")[0] in ("Pretrained", "Classical", "Your models") for n in names)
+    assert w.method_info.value.startswith("tiny test network")
+    dlg = w.show_model_card()
+    from qtpy.QtWidgets import QPlainTextEdit
+
+    text = dlg.findChild(QPlainTextEdit).toPlainText()
+    assert "BSD68 crops" in text and "psnr_sigma25" in text
+    dlg.close()
+    # devices: what torch really has; the reason is shown when no GPU is used
+    from napari_denoise.core.devices import available_devices, gpu_unavailable_reason
+
+    assert list(w.device.choices) == [d for d, _ in available_devices()]
+    reason = gpu_unavailable_reason()
+    assert (reason or "") in w.device_info.value
+
+
+@pytest.mark.parametrize("case", ["2d", "zyx", "rgb"])
+def test_run_keeps_shape_dtype_and_transform(viewer_widget, qtbot, notes, case):
+    viewer, w = viewer_widget
+    if case == "2d":
+        data, kw, axes = _noisy((64, 80)), dict(scale=(0.5, 0.25), translate=(3, 4)), "YX"
+    elif case == "zyx":
+        data = _noisy((4, 48, 40), np.float32)
+        kw, axes = dict(scale=(2.0, 0.5, 0.5), translate=(1, 2, 3),
+                        axis_labels=("z", "y", "x"), units=("um", "um", "um")), "ZYX"
+    else:
+        data, kw, axes = _noisy((48, 40, 3)), dict(rgb=True, scale=(1.5, 1.5)), "YXC"
+    original = data.copy()
+    layer = viewer.add_image(data, name="img", metadata={"origin": "test"}, **kw)
+    w.image_layer.value = layer
+    assert w.axes.value == axes
+    _wait(qtbot, w, w.run)
+    assert not notes["error"], notes["error"]
+    out = viewer.layers["img_denoised"]
+    assert out.data.shape == data.shape and out.data.dtype == data.dtype
+    np.testing.assert_allclose(out.scale, layer.scale)
+    np.testing.assert_allclose(out.translate, layer.translate)
+    assert out.rgb == layer.rgb
+    assert tuple(out.units) == tuple(layer.units)
+    assert tuple(out.axis_labels) == tuple(layer.axis_labels)
+    assert out.metadata["origin"] == "test" and "napari_denoise" in out.metadata
+    np.testing.assert_allclose(out.contrast_limits, layer.contrast_limits)
+    if not layer.rgb:
+        assert out.colormap.name == layer.colormap.name
+    np.testing.assert_array_equal(layer.data, original)  # the input is never modified
+    assert not np.array_equal(out.data, original)
+
+
+def test_rerun_replaces_output_in_place(viewer_widget, qtbot, notes):
+    viewer, w = viewer_widget
+    viewer.add_image(_noisy((64, 64)), name="other")
+    layer = viewer.add_image(_noisy((64, 64)), name="img")
+    assert w.image_layer.value is layer  # follows the layer selected in the layer list
+    _wait(qtbot, w, w.run)
+    out = viewer.layers["img_denoised"]
+    first = out.data
+    n = len(viewer.layers)
+    _wait(qtbot, w, w.run)
+    assert viewer.layers["img_denoised"] is out
+    assert len(viewer.layers) == n
+    assert out.data is not first  # new data, same layer
+    assert w.image_layer.value is layer  # the output did not become the input
+    np.testing.assert_array_equal(out.data, first)  # deterministic
+    assert not notes["error"]
+
+
+def test_cancel_mid_run_leaves_nothing(viewer_widget, qtbot, notes):
+    viewer, w = viewer_widget
+    w.noise_mode.value = "manual"  # the model is blind: no estimate needed
+    layer = viewer.add_image(_noisy((16, 256, 256), np.float32), name="stack")
+    w.image_layer.value = layer
+    w.tile.value = 16  # many small tiles
+    seen = []
+
+    def on_progress(p):
+        seen.append(p)
+        if len(seen) == 1:
+            w.cancel()
+
+    worker = w.run()
+    worker.yielded.connect(on_progress)
+    with qtbot.waitSignals([worker.aborted, worker.finished], timeout=WAIT_MS):
+        pass
+    assert seen and seen[-1].done < seen[-1].total
+    assert "stack_denoised" not in viewer.layers
+    assert not notes["error"] and not notes["warning"]
+    assert w.status.value == "Cancelled."
+    assert w.run_button.enabled and not w.cancel_button.enabled
+
+
+def test_event_loop_runs_during_a_run(viewer_widget, qtbot, notes):
+    from qtpy.QtCore import QTimer
+
+    viewer, w = viewer_widget
+    w.noise_mode.value = "manual"  # the model is blind: no estimate needed
+    layer = viewer.add_image(_noisy((1, 256, 256), np.float32), name="stack")
+    w.image_layer.value = layer
+    w.axes.value = "ZYX"
+    w.tile.value = 32  # 144 tiles: a second or two
+    ticks = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    from napari.utils import progress
+
+    seen = []
+
+    def watch(p):  # the widget's bar and text, and napari's own progress
+        seen.append((w.progress_bar.value, w.status.value,
+                     [b.desc for b in progress._all_instances]))
+
+    t0 = time.perf_counter()
+    try:
+        worker = w.run()
+        worker.yielded.connect(watch)
+        with qtbot.waitSignal(worker.finished, timeout=WAIT_MS):
+            pass
+    finally:
+        timer.stop()
+    elapsed = time.perf_counter() - t0
+    assert "stack_denoised" in viewer.layers and not notes["error"]
+    assert any("ETA" in text for _, text, _ in seen)
+    assert any(any("Denoising stack" in d for d in descs) for _, _, descs in seen)
+    assert not any("Denoising stack" in b.desc for b in progress._all_instances)  # closed
+    assert w.progress_bar.value == 1000
+    # the main thread kept serving events: ticks all along the run
+    assert elapsed > 0.2, "the run was too short to judge"
+    assert len(ticks) >= 10, (len(ticks), elapsed)
+    gaps = np.diff([t0] + ticks)
+    assert gaps.max() < max(0.5, elapsed / 3), gaps.max()
+
+
+def test_preview_current_slice_into_preview_layer(viewer_widget, qtbot, notes, tiny_user_model):
+    viewer, w = viewer_widget
+    stack = _noisy((5, 64, 48), np.uint8)
+    layer = viewer.add_image(stack, name="stack", scale=(3, 2, 2), translate=(0, 10, 20))
+    w.image_layer.value = layer
+    viewer.dims.set_current_step(0, 2)
+    _wait(qtbot, w, w.preview)
+    prev = viewer.layers["stack_preview"]
+    assert prev.data.shape == (64, 48) and prev.data.dtype == np.uint8
+    np.testing.assert_allclose(prev.scale, (2, 2))
+    np.testing.assert_allclose(prev.translate, (10, 20))
+    expected = napari_denoise.denoise(stack[2], model=tiny_user_model, axes="YX")
+    np.testing.assert_array_equal(prev.data, expected)
+    # another slice: the same preview layer is updated
+    viewer.dims.set_current_step(0, 4)
+    _wait(qtbot, w, w.preview)
+    assert viewer.layers["stack_preview"] is prev
+    np.testing.assert_array_equal(
+        prev.data, napari_denoise.denoise(stack[4], model=tiny_user_model, axes="YX"))
+    assert "stack_denoised" not in viewer.layers and not notes["error"]
+    # RGB: a (Y, X, 3) slice
+    rgb = viewer.add_image(_noisy((48, 40, 3)), name="rgb", rgb=True)
+    w.image_layer.value = rgb
+    _wait(qtbot, w, w.preview)
+    prev = viewer.layers["rgb_preview"]
+    assert prev.rgb and prev.data.shape == (48, 40, 3) and prev.data.dtype == np.uint8
+
+
+def test_preview_big_slice_uses_visible_region(viewer_widget, qtbot, notes):
+    viewer, w = viewer_widget
+    layer = viewer.add_image(_noisy((128, 128)), name="img", scale=(2, 2))
+    w.image_layer.value = layer
+    w.preview_max_pixels = 64 * 64  # "big" for this test
+    layer.corner_pixels = np.array([[40, 50], [80, 100]])  # what the canvas shows
+    _wait(qtbot, w, w.preview)
+    prev = viewer.layers["img_preview"]
+    # the visible region plus a 32-pixel margin, clipped to the image
+    assert prev.data.shape == (105, 110)  # rows 8:113, columns 18:128
+    np.testing.assert_allclose(prev.translate, (2 * 8, 2 * 18))
+    assert not notes["error"]
+
+
+def test_input_removed_during_run_does_not_crash(viewer_widget, qtbot, notes):
+    viewer, w = viewer_widget
+    w.noise_mode.value = "manual"  # the model is blind: no estimate needed
+    layer = viewer.add_image(_noisy((1, 256, 256), np.float32), name="stack")
+    w.image_layer.value = layer
+    w.axes.value = "ZYX"
+    w.tile.value = 32
+
+    def remove_once(p):
+        if "stack" in viewer.layers:
+            viewer.layers.remove("stack")
+
+    worker = w.run()
+    worker.yielded.connect(remove_once)
+    with qtbot.waitSignal(worker.finished, timeout=WAIT_MS):
+        pass
+    assert "stack" not in viewer.layers
+    assert not notes["error"]
+    assert notes["warning"] and "removed" in notes["warning"][0]
+    assert viewer.layers["stack_denoised"].data.shape == (1, 256, 256)
+
+
+def test_bad_input_is_a_notification(viewer_widget, notes):
+    viewer, w = viewer_widget
+    expected = {"tiny": "too small", "all_nan": "NaN", "wrong_axes": "axes",
+                "map_shape": "noise map"}
+    for case, words in expected.items():
+        if case == "tiny":
+            layer = viewer.add_image(np.ones((1, 1), np.float32), name=case)
+        elif case == "all_nan":
+            layer = viewer.add_image(np.zeros((32, 32), np.float32), name=case)
+            layer.data = np.full((32, 32), np.nan, np.float32)
+        else:
+            layer = viewer.add_image(_noisy((32, 32)), name=case)
+        w.image_layer.value = layer
+        if case == "wrong_axes":
+            w.axes.value = "ZYX"
+        if case == "map_shape":
+            noise_map = viewer.add_image(np.ones((16, 16), np.float32), name="map")
+            w.image_layer.value = layer
+            w.noise_mode.value = "map"
+            w.noise_map.value = noise_map
+        notes["error"].clear()
+        assert w.run() is None, case
+        assert len(notes["error"]) == 1, case
+        assert words in notes["error"][0], (case, notes["error"][0])
+        assert f"{case}_denoised" not in viewer.layers and not w.is_running
+
+
+def test_error_in_worker_is_a_notification(viewer_widget, qtbot, notes):
+    viewer, w = viewer_widget
+    data = _noisy((32, 32), np.float32)
+    data[3, 4] = np.nan  # found by the engine, in the worker
+    layer = viewer.add_image(data, name="img")
+    w.image_layer.value = layer
+    w.noise_mode.value = "manual"
+    _wait(qtbot, w, w.run)
+    assert len(notes["error"]) == 1 and "NaN" in notes["error"][0]
+    assert "img_denoised" not in viewer.layers
+    assert w.run_button.enabled
+
+
+def test_runtime_error_in_worker_is_a_notification(viewer_widget, qtbot, notes, monkeypatch):
+    # superqt's generator worker turns a RuntimeError into a mere warning: the widget
+    # must still report it
+    def failing(*args, **kwargs):
+        yield napari_denoise.Progress(0, 1, "starting")
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(denoise_mod, "denoise_iter", failing)
+    viewer, w = viewer_widget
+    viewer.add_image(_noisy((32, 32)), name="img")
+    _wait(qtbot, w, w.run)
+    assert len(notes["error"]) == 1 and "boom" in notes["error"][0]
+    assert "img_denoised" not in viewer.layers and w.run_button.enabled
+
+
+def test_noise_level_controls(viewer_widget, qtbot):
+    viewer, w = viewer_widget
+    layer = viewer.add_image(_noisy((64, 64)), name="img")
+    w.image_layer.value = layer
+    # manual range in the data's units (uint8: 0-255)
+    assert w.sigma_value.max == pytest.approx(127.5)
+    w.noise_mode.value = "manual"
+    # (the viewer is not shown, so ask whether the controls are hidden)
+    assert not w.sigma_row.native.isHidden() and w.noise_map.native.isHidden()
+    assert w.sigma_info.native.isHidden()
+    w.sigma_slider.value = 30.0
+    assert w.sigma_value.value == pytest.approx(30.0)
+    assert w._sigma_for(layer, "YX") == pytest.approx(30.0)
+    w.noise_mode.value = "auto"
+    assert w.sigma_row.native.isHidden() and not w.sigma_info.native.isHidden()
+    assert "Estimated sigma" in w.sigma_info.value
+    assert 10 < w._sigma_for(layer, "YX") < 40  # the noise is ~25
+    # map: any image layer but the input itself
+    w.noise_mode.value = "map"
+    assert w.noise_map.value is None and list(w.noise_map.choices) == []
+    noise_map = viewer.add_image(np.full((64, 64), 20.0, np.float32), name="map")
+    assert w.image_layer.value is layer  # in map mode the input does not follow the selection
+    assert list(w.noise_map.choices) == [noise_map]
+    assert w._sigma_for(layer, "YX") is noise_map.data
+    w.noise_mode.value = "auto"
+    # new data in the layer: estimated again
+    before = w._sigma_for(layer, "YX")
+    layer.data = np.clip(_noisy((64, 64), seed=2).astype(float) * 0.3, 0, 255).astype(np.uint8)
+    after = w._sigma_for(layer, "YX")
+    assert after != "auto" and after < 0.6 * before
+    # big layers are estimated in a worker
+    w.sync_estimate_max = 0  # every layer is "big"
+    big = viewer.add_image(_noisy((64, 64), seed=1), name="big")
+    assert w.image_layer.value is big
+    assert w.estimate_worker is not None and "Estimating" in w.sigma_info.value
+    with qtbot.waitSignal(w.estimate_worker.finished, timeout=WAIT_MS):
+        pass
+    assert "Estimated sigma" in w.sigma_info.value
+    assert 10 < w._sigma_for(big, "YX") < 40
+
+
+def test_sample_data_contributions(make_napari_viewer, plugin):
+    pytest.importorskip("napari_denoise._sample_data",
+                        reason="sample data functions not written yet")
+    viewer = make_napari_viewer()
+    for key in ("noisy_2d", "noisy_3d", "noisy_timeseries"):
+        n = len(viewer.layers)
+        viewer.open_sample("napari-denoise", key)
+        assert len(viewer.layers) > n
