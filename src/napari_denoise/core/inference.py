@@ -278,6 +278,8 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
         return DenoiseResult(out, info)
 
     # the units of work: (t, z or None, channel group)
+    # channel groups are contiguous: index with slices so numpy gives views, not copies
+    groups = [slice(g[0], g[-1] + 1) for g in groups]
     units = [(t, z, g) for t in range(T) for z in (range(Z) if nd == 2 else [None]) for g in groups]
     spatial = (Z, H, W) if nd == 3 else (H, W)
     tile_side = int(tile) if tile else auto_tile(den, nd)
@@ -312,9 +314,9 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
                         raise DenoiseError("the image contains NaN or infinite values; replace them first")
                     smap_u = None
                     if sigma_map_c is not None:
-                        sm = sigma_map_c[t, :, g[0]] if nd == 3 else sigma_map_c[t, z, g[0]]
+                        sm = sigma_map_c[t, :, g.start] if nd == 3 else sigma_map_c[t, z, g.start]
                         smap_u = (np.asarray(sm, np.float32) / np.float32(scale))[None]
-                    acc = np.zeros((len(g),) + spatial, np.float32)
+                    acc = np.zeros((g.stop - g.start,) + spatial, np.float32)
                     for tl in plan:
                         sl = (slice(None),) + tl.slices
                         x = (src[sl].astype(np.float32) - np.float32(lo)) / np.float32(scale)
@@ -335,11 +337,14 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
                     tiles_retried += 1
                     done = done_before
                     total = done + (len(units) - ui) * len(plan)
-            res = acc * np.float32(scale) + np.float32(lo)
+            # back to the data's units, in place: no full-size temporaries
+            res = acc
+            res *= np.float32(scale)
+            res += np.float32(lo)
             if dt.kind in "ui":
-                info_ = np.iinfo(dt)
-                res = np.clip(np.rint(res), info_.min, info_.max)
-            res = res.astype(dt, copy=False)
+                lim = np.iinfo(dt)
+                np.rint(res, out=res)
+                np.clip(res, lim.min, lim.max, out=res)
             if nd == 3:
                 out_c[t][:, g] = res.transpose(1, 0, 2, 3)
             else:
