@@ -4,6 +4,8 @@
 >>> clean = nd.denoise(noisy)                     # FFDNet, noise level estimated
 >>> clean = nd.denoise(stack, model="dncnn_blind", axes="ZYX")
 >>> nd.list_models()
+>>> trained = nd.train_noise2noise(noisy_stack, minutes=5)   # self-training, no clean data
+>>> clean = nd.denoise(noisy_stack, model=trained)
 
 Importing this package does not import torch; the first denoising call does.
 """
@@ -15,7 +17,8 @@ try:
 except ImportError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0.dev0"
 
-from .api import denoise, denoise_iter, estimate_noise, list_models, load_model, save_model
+from .api import (TrainedModel, denoise, denoise_iter, estimate_noise, list_models, load_model,
+                  save_model, train_noise2noise, train_noise2noise_iter)
 from .core.inference import Cancelled, DenoiseError, DenoiseResult, Progress
 
 __all__ = [
@@ -29,4 +32,7 @@ __all__ = [
     "list_models",
     "load_model",
     "save_model",
+    "train_noise2noise",
+    "train_noise2noise_iter",
+    "TrainedModel",
 ]

@@ -8,6 +8,8 @@ import numpy as np
 
 from .core import inference
 from .core.inference import DenoiseResult, Progress, run_to_end
+# numpy-only at import time: torch loads when training starts
+from .core.training.n2n import TrainedModel, train_noise2noise, train_noise2noise_iter
 
 
 def denoise(image, model="auto", *, sigma=None, axes=None, mode="auto", device="auto",
@@ -111,4 +113,5 @@ def load_model(path):
 
 
 __all__ = ["denoise", "denoise_iter", "estimate_noise", "list_models", "save_model",
-           "load_model", "DenoiseResult", "Progress"]
+           "load_model", "DenoiseResult", "Progress", "train_noise2noise",
+           "train_noise2noise_iter", "TrainedModel"]

@@ -1,6 +1,8 @@
 """The ``napari-denoise`` command.
 
     napari-denoise denoise IN -o OUT [--model NAME|PATH] [--sigma auto|S] [--axes ZYX] ...
+    napari-denoise train IN [--target SECOND] [--pairs neighbors|two|subsample|blindspot]
+                         [--minutes M] [--steps S] [--init MODEL] -o MODEL.safetensors ...
     napari-denoise models [--json]
     napari-denoise demo [--out DIR] [--no-viewer] [--model NAME]
     napari-denoise --version
@@ -148,12 +150,112 @@ def _add_demo(sub) -> None:
     p.set_defaults(func=_run_demo)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad value {text!r}: a positive integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"bad value {text!r}: a positive integer")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad value {text!r}: a positive number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"bad value {text!r}: a positive number")
+    return value
+
+
+def _distance_arg(text: str):
+    if text.strip().lower() == "any":
+        return "any"
+    return _positive_int(text)
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train", help="train a denoiser on your own noisy data (no clean images)",
+        description="Train a denoiser on your noisy data alone (self-supervised): Noise2Noise\n"
+                    "on neighbouring frames or slices of a stack (default) or on two captures\n"
+                    "of the same scene (--target); Neighbor2Neighbor (--pairs subsample) or\n"
+                    "Noise2Void (--pairs blindspot) on single images. Writes the model with its\n"
+                    "model card; denoise with it through --model. Ctrl-C stops early and saves\n"
+                    "the best model so far.",
+        epilog="examples:\n"
+               f"  {PROG} train timelapse.tif --minutes 10 -o mine.safetensors\n"
+               f"  {PROG} denoise timelapse.tif -o clean.tif --model mine.safetensors\n"
+               f"  {PROG} train a.tif --target b.tif --steps 3000 --name scope1\n"
+               f"  {PROG} train photo.png --pairs subsample --minutes 5 -o photo.safetensors",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", metavar="IN", help="noisy image file (a stack for --pairs neighbors)")
+    p.add_argument("-o", "--output", metavar="MODEL.safetensors", default=None,
+                   help="where to write the model (default: your models folder, as --name, "
+                        "listed by 'napari-denoise models')")
+    p.add_argument("--name", default=None,
+                   help="model name (default: the output's file name, else IN's name + _n2n)")
+    p.add_argument("--target", metavar="SECOND", default=None,
+                   help="a second capture of the same scene (same shape): trains on the pair")
+    p.add_argument("--pairs", choices=("neighbors", "two", "subsample", "blindspot"),
+                   default=None,
+                   help="neighbors: adjacent frames along --axis (default); two: IN and "
+                        "--target (default with --target); subsample: Neighbor2Neighbor on "
+                        "single images; blindspot: Noise2Void on single images")
+    p.add_argument("--axis", default=None, metavar="T|Z|N",
+                   help="stack axis for neighbors: a letter of the axes or an index "
+                        "(default: T, else Z, else the first)")
+    p.add_argument("--distance", type=_distance_arg, default=1, metavar="N|any",
+                   help="neighbors: pair frames up to N apart; 'any' for a still sample "
+                        "filmed over time (default: 1)")
+    p.add_argument("--axes", type=_axes_arg, default=None, metavar="AXES",
+                   help="axes of the data such as YX, ZYX, TYX, TZYX (default: from the "
+                        "file, else guessed from the shape)")
+    p.add_argument("--dims", type=int, choices=(2, 3), default=None,
+                   help="2: a 2-D network on planes (default); 3: a 3-D network on volumes")
+    p.add_argument("--model", choices=("unet", "dncnn"), default=None,
+                   help="architecture trained from scratch (default: unet)")
+    p.add_argument("--features", type=_positive_int, default=None, metavar="F",
+                   help="network width (default: 32 for the U-Net)")
+    p.add_argument("--levels", type=_positive_int, default=None, metavar="L",
+                   help="U-Net depth (default: 3)")
+    p.add_argument("--init", metavar="NAME|PATH", default=None,
+                   help="fine-tune a pretrained or saved blind model (e.g. dncnn_blind) "
+                        "instead of starting from scratch")
+    p.add_argument("--minutes", type=_positive_float, default=None, metavar="M",
+                   help="time limit; alone, the schedule is fitted to it")
+    p.add_argument("--steps", type=_positive_int, default=None, metavar="S",
+                   help="training steps (default: 2000, 400 with --init)")
+    p.add_argument("--patch", type=_positive_int, default=64, metavar="P",
+                   help="patch side in pixels (default: 64)")
+    p.add_argument("--batch", type=_positive_int, default=8, metavar="B",
+                   help="patches per step (default: 8)")
+    p.add_argument("--lr", type=_positive_float, default=None,
+                   help="peak learning rate (default: 1e-3, 2e-4 with --init)")
+    p.add_argument("--loss", choices=("l2", "l1", "charbonnier"), default="l2",
+                   help="training loss (default: l2)")
+    p.add_argument("--val-fraction", type=float, default=0.1, metavar="F",
+                   help="share of the data held apart for validation (default: 0.1)")
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda|mps",
+                   help="where to compute (default: auto = GPU if available)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--checkpoint", metavar="CKPT", default=None,
+                   help="write the training state there at every validation")
+    p.add_argument("--resume", metavar="CKPT", default=None,
+                   help="continue a training from its checkpoint")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    p.set_defaults(func=_run_train)
+
+
 # Subcommands, in the order 'napari-denoise --help' lists them. A ``train``
 # subcommand goes here: write ``_add_train(sub)`` that adds its parser (data
 # folder, recipe, output model path ...) and sets ``func=_run_train``, then add
 # ("train", _add_train) below. Nothing else in this module needs to change.
 SUBCOMMANDS = [
     ("denoise", _add_denoise),
+    ("train", _add_train),
     ("models", _add_models),
     ("demo", _add_demo),
 ]
@@ -332,6 +434,168 @@ def _run_denoise(args) -> int:
     return 0
 
 
+# -- train --------------------------------------------------------------------------------
+
+class TrainLine:
+    """Training progress on stderr: one line rewritten in place on a terminal; one line
+    per validation otherwise (logs), nothing when disabled."""
+
+    def __init__(self, stream=None, enabled: bool = True, min_interval: float = 0.2):
+        self.stream = stream if stream is not None else sys.stderr
+        try:
+            self.tty = bool(self.stream.isatty())
+        except (AttributeError, ValueError):
+            self.tty = False
+        self.enabled = enabled
+        self.min_interval = min_interval
+        self._last = 0.0
+        self._width = 0
+
+    @staticmethod
+    def text(info: dict) -> str:
+        total = info.get("total")
+        step = info.get("step", 0)
+        head = f"step {step}/{total if total else '?'}"
+        if total:
+            head += f" ({100.0 * min(step, total) / total:.0f}%)"
+        parts = [head]
+        if info.get("loss") is not None:
+            parts.append(f"loss {info['loss']:.4g}")
+        if info.get("val_loss") is not None:
+            val = f"val {info['val_loss']:.4g}"
+            if info.get("val_psnr") is not None:
+                val += f" ({info['val_psnr']:.2f} dB)"
+            parts.append(val)
+        if info.get("eta") is not None and info.get("phase") != "done":
+            parts.append(f"{_fmt_seconds(info['eta'])} left")
+        return ", ".join(parts)
+
+    def __call__(self, info: dict) -> None:
+        if not self.enabled:
+            return
+        if not self.tty:
+            if info.get("phase") == "validate":
+                print(self.text(info), file=self.stream, flush=True)
+            return
+        now = time.monotonic()
+        if info.get("phase") not in ("validate", "done") and now - self._last < self.min_interval:
+            return
+        self._last = now
+        cols = shutil.get_terminal_size((80, 20)).columns
+        text = self.text(info)[: max(10, cols - 1)]
+        self.stream.write("\r" + text.ljust(self._width))
+        self.stream.flush()
+        self._width = len(text)
+
+    def close(self) -> None:
+        if self.enabled and self.tty and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()
+            self._width = 0
+
+
+def _read_for_training(path, what: str):
+    from .io import read_image
+
+    try:
+        return read_image(Path(path))
+    except FileNotFoundError:
+        raise CLIError(f"{what} file not found: {path}", 2) from None
+
+
+def _run_train(args) -> int:
+    from .core.axes import AxesError, normalize_axes
+    from .core.training.n2n import Noise2NoiseTrainer
+
+    src = Path(args.input)
+    out = Path(args.output).expanduser() if args.output else None
+    if out is not None:
+        if out.suffix.lower() != ".safetensors":
+            raise CLIError(f"the model file must end in .safetensors, not {out.name!r}", 2)
+        if out.is_dir():
+            raise CLIError(f"cannot write {out}: it is a folder", 2)
+    data, meta = _read_for_training(src, "input")
+    axes = meta.axes
+    if args.axes:
+        try:
+            axes = normalize_axes(args.axes, data.ndim)
+        except AxesError as exc:
+            raise CLIError(f"--axes {args.axes} does not fit the data of shape "
+                           f"{tuple(data.shape)}: {exc}", 2) from None
+    target = None
+    if args.target:
+        target, _ = _read_for_training(args.target, "--target")
+        if target.shape != data.shape:
+            raise CLIError(f"--target has shape {tuple(target.shape)} but {src.name} has "
+                           f"{tuple(data.shape)}: the two captures must match", 2)
+    axis = args.axis
+    if axis is not None:
+        axis = axis.strip()
+        if axis.lstrip("-").isdigit():
+            axis = int(axis)
+            if not -data.ndim <= axis < data.ndim:
+                raise CLIError(f"--axis {axis} is out of range for {data.ndim}-D data", 2)
+        else:
+            axis = axis.upper()
+            if axis not in axes:
+                raise CLIError(f"--axis {axis} is not one of the data's axes ({axes})", 2)
+    arch_args = {}
+    if args.features:
+        arch_args["features"] = args.features
+    if args.levels:
+        if (args.model or "unet") != "unet" or args.init:
+            raise CLIError("--levels applies to a U-Net trained from scratch", 2)
+        arch_args["levels"] = args.levels
+    if arch_args and args.init:
+        raise CLIError("--features/--levels cannot change the architecture of --init", 2)
+    name = args.name or (out.stem if out else f"{src.stem}_n2n")
+
+    trainer = Noise2NoiseTrainer(
+        data, target=target, pairs=args.pairs, axis=axis, axes=axes, model=args.model,
+        arch_args=arch_args or None, init=args.init, steps=args.steps, minutes=args.minutes,
+        patch=args.patch, batch=args.batch, lr=args.lr, loss=args.loss, dims=args.dims,
+        device=args.device, seed=args.seed, val_fraction=args.val_fraction, name=name,
+        distance=args.distance, checkpoint=args.checkpoint, resume=args.resume)
+    line = TrainLine(sys.stderr, enabled=not args.quiet)
+    gen = trainer.run()
+    interrupted = False
+    try:
+        try:
+            while True:
+                line(next(gen))
+        except StopIteration as done:
+            trained = done.value
+    except KeyboardInterrupt:
+        # stop early: keep the best model validated so far, if any
+        interrupted = True
+        gen.close()
+        line.close()
+        if trainer.step == 0:
+            raise
+        trained = trainer.best_so_far()
+    finally:
+        line.close()
+    path = trained.save(out)
+    m = trained.card["metrics"]
+    if interrupted:
+        _err(f"interrupted at step {trainer.step}; saved the best model so far (step "
+             f"{m.get('best_step')}) to {path}")
+        return 130
+    if not args.quiet:
+        best = m.get("val_loss")
+        val = (f"best val loss {best:.4g} at step {m.get('best_step')}" if best is not None
+               else "no validation")
+        if m.get("val_psnr") is not None:
+            val += f" ({m['val_psnr']:.2f} dB)"
+        print(f"trained {trained.name}: {m.get('steps')} steps ({trainer.pairs} pairs, "
+              f"validation on {m.get('validation')}) in {_fmt_seconds(trainer.seconds)} on "
+              f"{trainer.device}; {val}")
+        print(f"saved {path}")
+        print(f"denoise with: {PROG} denoise IN -o OUT --model "
+              f"{path if out is not None else trained.name}")
+    return 0
+
+
 # -- models -------------------------------------------------------------------------------
 
 _KIND_TITLES = {"pretrained": "Pretrained networks", "classical": "Classical methods",
@@ -344,8 +608,8 @@ def _flatten(d, prefix=""):
         key = f"{prefix}{k}"
         if isinstance(v, dict):
             out += _flatten(v, key + " ")
-        elif isinstance(v, float):
-            out.append(f"{key} {v:.2f}")
+        elif isinstance(v, float):  # small values (losses) keep their digits
+            out.append(f"{key} {v:.2f}" if v == 0 or abs(v) >= 1 else f"{key} {v:.3g}")
         else:
             out.append(f"{key} {v}")
     return out
@@ -360,7 +624,7 @@ def _card_facts(card: dict) -> str:
     if card.get("noise_model"):
         facts.append(f"noise: {card['noise_model']}")
     sr = card.get("sigma_range")
-    if isinstance(sr, (list, tuple)) and len(sr) == 2:
+    if isinstance(sr, (list, tuple)) and len(sr) == 2 and any(sr):
         facts.append(f"sigma {sr[0]:g}-{sr[1]:g} (0-255 units)")
     if card.get("dims"):
         facts.append(f"{card['dims']}-D")

@@ -74,8 +74,8 @@ def save_model(model, path: str | Path, card: dict, *, half: bool = False,
     import torch
 
     path = Path(path)
-    if path.suffix != ".safetensors":
-        path = path.with_suffix(".safetensors")
+    if path.suffix != ".safetensors":  # append: "scope.v2" must not become "scope"
+        path = path.with_name(path.name + ".safetensors")
     state = {}
     for k, v in model.state_dict().items():
         v = v.detach().cpu().contiguous()
@@ -101,11 +101,16 @@ def save_model(model, path: str | Path, card: dict, *, half: bool = False,
 
 
 def read_card(path: str | Path) -> dict:
-    """The model card of a weights file (the JSON beside it wins over the embedded one)."""
+    """The model card of a weights file.
+
+    The card embedded in a safetensors file is the reference; a ``NAME.json``
+    beside it (shipped weights: sha256, measured metrics) is merged over it
+    when it describes the same model, and is used alone for ``.pt`` files.
+    """
     path = Path(path)
     side = path.with_suffix(".json")
-    if side.exists():
-        return json.loads(side.read_text())
+    side_card = json.loads(side.read_text()) if side.exists() else None
+    embedded = None
     if path.suffix == ".safetensors":
         from safetensors import safe_open
 
@@ -115,7 +120,13 @@ def read_card(path: str | Path) -> dict:
         except Exception as exc:  # safetensors raises its own error types
             raise WeightsError(f"{path.name}: not a readable safetensors file ({exc})") from None
         if CARD_KEY in meta:
-            return json.loads(meta[CARD_KEY])
+            embedded = json.loads(meta[CARD_KEY])
+    if embedded is not None:
+        if side_card is not None and side_card.get("name") == embedded.get("name"):
+            return {**embedded, **side_card}
+        return embedded
+    if side_card is not None:
+        return side_card
     raise WeightsError(f"{path.name}: no model card (expected {side.name} or metadata in the file)")
 
 

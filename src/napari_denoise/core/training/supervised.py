@@ -95,7 +95,8 @@ def _autocast(device):
     import torch
 
     if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
     # bf16 on CPU pays off only with native support (AMX / AVX512-BF16)
     ok = device.type == "cpu" and torch.backends.mkldnn.is_available() and _cpu_has_bf16()
     return torch.autocast("cpu", dtype=torch.bfloat16, enabled=ok)
@@ -122,14 +123,16 @@ class Trainer:
         self.r = recipe
         self.log = log
         self.device = resolve_device(device)
-        torch.manual_seed(recipe.seed)
         self.out_dir = Path(out_dir)
         root = Path(data_root)
         self.images = images if images is not None else load_folder(root / recipe.train_data)
         self.val_images = val_images if val_images is not None else (
             load_folder(root / recipe.val_data) if recipe.val_data else [])
         self.sampler = PatchSampler(self.images, recipe.patch, seed=recipe.seed)
-        self.model = create_arch(recipe.arch, **recipe.arch_args).to(self.device)
+        with torch.random.fork_rng(devices=[]):  # seed the init without touching the caller's RNG
+            torch.manual_seed(recipe.seed)
+            self.model = create_arch(recipe.arch, **recipe.arch_args)
+        self.model = self.model.to(self.device)
         self.model = self.model.to(memory_format=torch.channels_last)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=recipe.lr,
                                      weight_decay=recipe.weight_decay)

@@ -1,0 +1,495 @@
+"""Training pairs drawn from the user's own noisy data (no clean images needed).
+
+Every sampler draws random patches and returns a :class:`PairBatch`, whose
+``input`` and ``target`` are float32 arrays ``(N, 1, *patch)`` scaled to about
+[0, 1] by the data range (the rule of :func:`..inference.estimate_range`, the
+one the inference engine applies at denoise time, computed once on the data):
+
+=========================  ===========================================================
+:class:`NeighborFramesSampler`  Noise2Noise (Lehtinen et al. 2018) with neighbouring
+                           frames or slices of a stack as the two noisy views
+:class:`TwoCapturesSampler`  Noise2Noise with two captures of the same scene
+:class:`SubsampleSampler`  Neighbor2Neighbor (Huang et al. 2021): two sub-images from
+                           the 2x2 cells of one noisy image
+:class:`BlindSpotSampler`  Noise2Void (Krull et al. 2019): a few pixels replaced by a
+                           neighbour's value; the loss counts only those pixels
+=========================  ===========================================================
+
+Layout: the spatial axes are the last ``dims`` (2: Y, X; 3: Z, Y, X); any axes
+before them index separate images ("frames"). Patches are square in the plane
+(cubic-ish in 3-D, clamped to the data), with one of the 8 in-plane flips and
+rotations when ``augment`` is on.
+
+Validation: a part of the data is held apart and never enters a training patch:
+the last ``val_fraction`` of the frames when there are enough of them, otherwise
+a strip of rows at the bottom of every frame (see :attr:`PairSampler.split`).
+``val_batch()`` is a fixed set of patches from that part (the same on every call
+and after a resume). ``seed`` makes the whole sequence of batches reproducible;
+``get_state`` / ``set_state`` carry it across checkpoints.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from .data import augment as _augment
+
+PAIR_KINDS = ("neighbors", "two", "subsample", "blindspot")
+MIN_SIDE = 8  # smallest in-plane side a patch may have
+
+
+class Location(NamedTuple):
+    """Where a sample came from: frame indices (input's, target's), the index of the
+    image within the frame (other leading axes), and (start, stop) per spatial axis
+    before augmentation."""
+
+    frame: int
+    partner: int
+    group: int
+    box: tuple
+
+
+@dataclass
+class Region:
+    """Frames ``[f0, f1)`` and rows ``[r0, r1)`` (the Y axis) of the data."""
+
+    frames: tuple[int, int]
+    rows: tuple[int, int]
+
+    def contains(self, loc: Location) -> bool:
+        f0, f1 = self.frames
+        r0, r1 = self.rows
+        y0, y1 = loc.box[-2]
+        return (f0 <= loc.frame < f1 and f0 <= loc.partner < f1 and r0 <= y0 and y1 <= r1)
+
+    def overlaps(self, other: "Region") -> bool:
+        return (max(self.frames[0], other.frames[0]) < min(self.frames[1], other.frames[1])
+                and max(self.rows[0], other.rows[0]) < min(self.rows[1], other.rows[1]))
+
+
+@dataclass
+class PairBatch:
+    """A batch of training pairs; unpacks as ``input, target = batch``.
+
+    input, target : (N, 1, *patch) float32
+    mask : blind-spot only: 1 at the pixels the loss counts, else 0 (like ``target``)
+    full : subsample only: the full-resolution patches y, (N, 1, *2patch)
+    idx1, idx2 : subsample only: the chosen pixel of every 2x2 cell of ``full``
+        (0..3 = (0,0), (0,1), (1,0), (1,1)), int64 like ``input``; ``input`` is
+        ``subsample(full, idx1)``, ``target`` is ``subsample(full, idx2)``
+    noisy : the unmodified noisy patch at the input's location, full resolution:
+        what a trained denoiser is applied to (validation PSNR against a reference)
+    locations : one :class:`Location` per sample
+    """
+
+    input: np.ndarray
+    target: np.ndarray
+    noisy: np.ndarray
+    mask: np.ndarray | None = None
+    full: np.ndarray | None = None
+    idx1: np.ndarray | None = None
+    idx2: np.ndarray | None = None
+    locations: list = field(default_factory=list)
+
+    def __iter__(self):
+        yield self.input
+        yield self.target
+
+    def __len__(self) -> int:
+        return int(self.input.shape[0])
+
+
+def subsample(x, idx):
+    """Neighbor2Neighbor sub-image: one pixel of every 2x2 cell of the last two axes.
+
+    ``x``: (..., 2h, 2w) numpy array or torch tensor; ``idx``: (..., h, w) integers in
+    0..3 (the cell's pixel (0,0), (0,1), (1,0) or (1,1)), broadcastable to the cells.
+    Returns (..., h, w) of the same kind as ``x``.
+    """
+    parts = [x[..., 0::2, 0::2], x[..., 0::2, 1::2], x[..., 1::2, 0::2], x[..., 1::2, 1::2]]
+    if isinstance(x, np.ndarray):
+        cells = np.stack(parts, -1)
+        idx = np.broadcast_to(np.asarray(idx, np.int64), cells.shape[:-1])
+        return np.take_along_axis(cells, idx[..., None], -1)[..., 0]
+    import torch
+
+    cells = torch.stack(parts, -1)
+    idx = torch.as_tensor(idx, device=x.device).long().expand(cells.shape[:-1])
+    return torch.gather(cells, -1, idx[..., None])[..., 0]
+
+
+def _floor_to(n: int, m: int) -> int:
+    return n // m * m if n >= m else n
+
+
+class PairSampler:
+    """Base class: range, layout, train/validation split, patch geometry, batches.
+
+    Subclasses set ``kind`` and implement :meth:`_sample`.
+    """
+
+    kind = ""
+    min_part_frames = 1  # frames each part of a frame split needs
+    inplane_factor = 1   # in-plane patch sides are a multiple of this (2: subsample)
+
+    def __init__(self, arrays, *, dims: int = 2, patch: int = 64, multiple: int = 1,
+                 val_fraction: float = 0.1, seed: int = 0, augment: bool = True,
+                 val_patches: int = 16, data_range=None):
+        from ..inference import estimate_range
+
+        if dims not in (2, 3):
+            raise ValueError(f"dims must be 2 or 3, not {dims!r}")
+        self.dims = int(dims)
+        self.patch = int(patch)
+        if self.patch < MIN_SIDE:
+            raise ValueError(f"patch must be at least {MIN_SIDE} pixels, not {patch}")
+        self.multiple = max(1, int(multiple))
+        self.augment = bool(augment)
+        self.val_patches = max(1, int(val_patches))
+        self.seed = int(seed)
+        if not 0.0 <= float(val_fraction) < 0.5:
+            raise ValueError(f"val_fraction must be in [0, 0.5), not {val_fraction}")
+        self.val_fraction = float(val_fraction)
+
+        first = arrays[0]
+        self.data_shape = tuple(first.shape)
+        self.data_dtype = str(first.dtype)
+        # (F, G, *spatial) views of every input array, raw dtype (scaled per patch)
+        self._arrays = [self._layout(a) for a in arrays]
+        sp = self._arrays[0].shape[2:]
+        self.spatial = tuple(int(s) for s in sp)
+        if min(self.spatial[-2:]) < MIN_SIDE:
+            raise ValueError(
+                f"images of {self.spatial[-2]}x{self.spatial[-1]} pixels are too small to "
+                f"train on (at least {MIN_SIDE}x{MIN_SIDE}); the spatial axes must be the "
+                f"last {self.dims} (data shape {self.data_shape})")
+        if self.dims == 3 and self.spatial[0] < 4:
+            raise ValueError(f"3-D training needs at least 4 slices along Z, not "
+                             f"{self.spatial[0]} (data shape {self.data_shape})")
+        self.frames = int(self._arrays[0].shape[0])
+        self.groups = int(self._arrays[0].shape[1])
+
+        if data_range is not None:
+            lo, hi = (float(v) for v in data_range)
+        else:
+            lo, hi = estimate_range(first)
+        if not hi > lo:
+            raise ValueError("the data are constant: nothing to learn")
+        self.lo, self.hi = lo, hi
+        self._scale = np.float32(1.0 / (hi - lo))
+
+        self.train_region, self.val_region, self.split = self._split()
+        self.train_patch = self._patch_shape(self.train_region, square=True)
+        self.val_patch = (self._patch_shape(self.val_region, square=False)
+                          if self.val_region is not None else None)
+        self.rng = np.random.default_rng(self.seed)
+        self._val_cache: PairBatch | None = None
+
+    # -- layout, scaling -------------------------------------------------------
+    def _layout(self, a) -> np.ndarray:
+        """(F, G, *spatial): F frames (all leading axes), G = 1."""
+        a = np.asarray(a)
+        if a.ndim < self.dims:
+            raise ValueError(f"need at least {self.dims}-D data for dims={self.dims}, got "
+                             f"shape {a.shape}")
+        return a.reshape((-1, 1) + a.shape[a.ndim - self.dims:])
+
+    def normalise(self, a) -> np.ndarray:
+        """Data units -> the [0, 1]-ish training scale (float32)."""
+        return (np.asarray(a, np.float32) - np.float32(self.lo)) * self._scale
+
+    def denormalise(self, a) -> np.ndarray:
+        return np.asarray(a, np.float32) / self._scale + np.float32(self.lo)
+
+    def _crop(self, k: int, f: int, g: int, box) -> np.ndarray:
+        sl = tuple(slice(a, b) for a, b in box)
+        return self.normalise(self._arrays[k][(f, g) + sl])
+
+    # -- split and geometry ------------------------------------------------------
+    def _split(self):
+        H = self.spatial[-2]
+        F = self.frames
+        full_rows = (0, H)
+        if self.val_fraction <= 0:
+            return Region((0, F), full_rows), None, "none"
+        nv = int(self.val_fraction * F + 0.5)
+        m = self.min_part_frames
+        if nv >= m and F - nv >= m:
+            which = f"frames {F - nv}-{F - 1}" if nv > 1 else f"frame {F - 1}"
+            return (Region((0, F - nv), full_rows), Region((F - nv, F), full_rows),
+                    f"{which} of {F}")
+        hv = max(math.ceil(self.val_fraction * H), min(self.patch // 2, H // 4))
+        hv += hv % 2
+        if H - hv < MIN_SIDE or hv < 2:
+            raise ValueError(f"images of {H} rows are too small to hold a validation strip "
+                             f"apart; use val_fraction=0")
+        return (Region((0, F), (0, H - hv)), Region((0, F), (H - hv, H)),
+                f"rows {H - hv}-{H - 1} of every frame")
+
+    def _patch_shape(self, region: Region, square: bool) -> tuple[int, ...]:
+        h = region.rows[1] - region.rows[0]
+        w = self.spatial[-1]
+        m = self.multiple * self.inplane_factor
+        if square:
+            p = _floor_to(min(self.patch, h, w), m)
+            p -= p % self.inplane_factor
+            inplane = (p, p)
+        else:
+            inplane = tuple(_floor_to(min(self.patch, s), m) // self.inplane_factor
+                            * self.inplane_factor for s in (h, w))
+        if self.dims == 3:
+            return (_floor_to(min(self.patch, self.spatial[0]), self.multiple),) + inplane
+        return inplane
+
+    # -- sampling ------------------------------------------------------------------
+    def _draw_box(self, rng, region: Region, pshape):
+        starts = []
+        for ax, p in enumerate(pshape):
+            lo_ = region.rows[0] if ax == len(pshape) - 2 else 0
+            hi_ = (region.rows[1] if ax == len(pshape) - 2 else self.spatial[ax]) - p
+            starts.append(int(rng.integers(lo_, hi_ + 1)))
+        return tuple((s, s + p) for s, p in zip(starts, pshape))
+
+    def _draw_frame(self, rng, region: Region) -> tuple[int, int]:
+        return int(rng.integers(*region.frames)), int(rng.integers(self.groups))
+
+    def _sample(self, rng, region: Region, pshape, aug: bool) -> dict:
+        raise NotImplementedError
+
+    def _batch(self, n: int, rng, region: Region, pshape, aug: bool) -> PairBatch:
+        samples = [self._sample(rng, region, pshape, aug) for _ in range(int(n))]
+
+        def stack(key):
+            if samples[0].get(key) is None:
+                return None
+            return np.ascontiguousarray(np.stack([s[key] for s in samples])[:, None])
+
+        return PairBatch(input=stack("input"), target=stack("target"), noisy=stack("noisy"),
+                         mask=stack("mask"), full=stack("full"), idx1=stack("idx1"),
+                         idx2=stack("idx2"), locations=[s["loc"] for s in samples])
+
+    def batch(self, n: int) -> PairBatch:
+        """``n`` random training pairs (advances the sampler's random state)."""
+        return self._batch(n, self.rng, self.train_region, self.train_patch, self.augment)
+
+    def batches(self, n: int):
+        """Endless generator of training batches of ``n`` pairs."""
+        while True:
+            yield self.batch(n)
+
+    def val_batch(self) -> PairBatch | None:
+        """The fixed validation pairs (None without a validation part)."""
+        if self.val_region is None:
+            return None
+        if self._val_cache is None:
+            rng = np.random.default_rng([self.seed, 0x5A1])
+            self._val_cache = self._batch(self.val_patches, rng, self.val_region,
+                                          self.val_patch, False)
+        return self._val_cache
+
+    def reference_patches(self, reference, pairs: PairBatch) -> np.ndarray:
+        """Clean ``reference`` data (the data's shape, or broadcastable to it) at the
+        locations of ``pairs``' noisy patches, on the training scale."""
+        ref = np.asarray(reference)
+        if ref.shape != self.data_shape:
+            try:
+                ref = np.broadcast_to(ref, self.data_shape)
+            except ValueError:
+                raise ValueError(f"reference of shape {ref.shape} does not match the data's "
+                                 f"{self.data_shape}") from None
+        ref = self._layout(ref)
+        out = [self._crop_array(ref, loc.frame, loc.group, loc.box) for loc in pairs.locations]
+        return np.stack(out)[:, None]
+
+    def _crop_array(self, arr, f, g, box):
+        sl = tuple(slice(a, b) for a, b in box)
+        return self.normalise(arr[(f, g) + sl])
+
+    # -- state ---------------------------------------------------------------------
+    def get_state(self) -> dict:
+        return self.rng.bit_generator.state
+
+    def set_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state
+
+    def describe(self) -> dict:
+        return {"pairs": self.kind, "frames": self.frames, "range": [self.lo, self.hi],
+                "patch": list(self.train_patch), "validation": self.split}
+
+    def _aug(self, rng, aug: bool) -> int:
+        return int(rng.integers(8)) if aug else 0
+
+
+def _augmented(a: np.ndarray, k: int) -> np.ndarray:
+    return np.ascontiguousarray(_augment(a, k)) if k else a
+
+
+class TwoCapturesSampler(PairSampler):
+    """Noise2Noise with two captures ``a`` and ``b`` of the same scene (same shape):
+    input from one, target from the other at the same place, randomly swapped."""
+
+    kind = "two"
+
+    def __init__(self, a, b, **kwargs):
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape != b.shape:
+            raise ValueError(f"the two captures differ in shape: {a.shape} and {b.shape}")
+        super().__init__([a, b], **kwargs)
+
+    def _sample(self, rng, region, pshape, aug):
+        f, g = self._draw_frame(rng, region)
+        box = self._draw_box(rng, region, pshape)
+        swap = bool(rng.integers(2)) if aug else False
+        ka, kb = (1, 0) if swap else (0, 1)
+        k = self._aug(rng, aug)
+        x = _augmented(self._crop(ka, f, g, box), k)
+        y = _augmented(self._crop(kb, f, g, box), k)
+        return {"input": x, "target": y, "noisy": x, "loc": Location(f, f, g, box)}
+
+
+class NeighborFramesSampler(PairSampler):
+    """Noise2Noise with neighbouring frames (or slices) along ``axis`` of a stack.
+
+    A pair is frame i as input and frame j as target, ``1 <= |i - j| <= distance``,
+    both random. ``distance=1`` (default) pairs adjacent frames only: right for Z
+    stacks and moving samples, where farther frames differ in content. For a time
+    series of a still sample every two frames show the same scene: ``distance="any"``
+    uses all pairs. The signal must be (nearly) the same in both frames; what differs
+    is learnt as noise and blurred away.
+
+    With ``dims=3`` the stack axis must lie outside the volume (T of TZYX). Axes between
+    ``axis`` and the spatial ones (e.g. Z in TZYX with dims=2) index separate images;
+    pairs are always taken at the same such index.
+    """
+
+    kind = "neighbors"
+    min_part_frames = 2
+
+    def __init__(self, stack, axis: int = 0, distance=1, **kwargs):
+        stack = np.asarray(stack)
+        dims = int(kwargs.get("dims", 2))
+        lead = stack.ndim - dims
+        ax = int(axis)
+        if lead > 0 and ax < 0:
+            ax += stack.ndim
+        if lead > 0 and not 0 <= ax < lead:
+            raise ValueError(f"axis {axis} is not a stack axis: with dims={dims} the last "
+                             f"{dims} axes of shape {stack.shape} are spatial")
+        if lead <= 0 or stack.shape[ax] < 2:
+            raise ValueError(
+                f"pairs='neighbors' needs a stack of at least two frames along axis {axis} "
+                f"(data shape {stack.shape}, dims={dims}); for a single image use "
+                f"pairs='subsample' (Neighbor2Neighbor) or pairs='blindspot' (Noise2Void), "
+                f"or give a second capture of the same scene as target=")
+        if isinstance(distance, str):
+            if distance.lower() != "any":
+                raise ValueError(f"distance must be a positive integer or 'any', not {distance!r}")
+            distance = None
+        elif int(distance) < 1:
+            raise ValueError(f"distance must be a positive integer or 'any', not {distance!r}")
+        self.axis = ax
+        self.distance = None if distance is None else int(distance)
+        super().__init__([stack], **kwargs)
+
+    def _layout(self, a):
+        a = np.asarray(a)
+        moved = np.moveaxis(a, self.axis, 0)
+        return moved.reshape((moved.shape[0], -1) + moved.shape[moved.ndim - self.dims:])
+
+    def _sample(self, rng, region, pshape, aug):
+        f0, f1 = region.frames
+        f, g = self._draw_frame(rng, region)
+        d = (f1 - f0) if self.distance is None else self.distance
+        lo_, hi_ = max(f0, f - d), min(f1 - 1, f + d)
+        j = int(rng.integers(lo_, hi_))  # [lo_, hi_) without f: shift past it
+        if j >= f:
+            j += 1
+        box = self._draw_box(rng, region, pshape)
+        k = self._aug(rng, aug)
+        x = _augmented(self._crop(0, f, g, box), k)
+        y = _augmented(self._crop(0, j, g, box), k)
+        return {"input": x, "target": y, "noisy": x, "loc": Location(f, j, g, box)}
+
+    def describe(self):
+        return dict(super().describe(), axis=self.axis,
+                    distance="any" if self.distance is None else self.distance)
+
+
+class SubsampleSampler(PairSampler):
+    """Neighbor2Neighbor (Huang et al. 2021) on single noisy images.
+
+    From a full-resolution patch y (``patch`` pixels a side) every 2x2 cell gives two
+    different random pixels: the half-resolution sub-images g1(y) (``input``) and
+    g2(y) (``target``), whose noise is independent for pixel-independent noise. The
+    batch also carries ``full`` (y) and the cell choices ``idx1``/``idx2`` for the
+    regulariser (see :func:`subsample`): ``|f(g1 y) - g2 y|^2 + gamma |f(g1 y) - g2 y
+    - (g1 f(y) - g2 f(y))|^2`` with f(y) computed without gradient. In 3-D the cells
+    are in-plane (2x2 per slice).
+    """
+
+    kind = "subsample"
+    inplane_factor = 2
+
+    def __init__(self, images, **kwargs):
+        super().__init__([np.asarray(images)], **kwargs)
+
+    def _sample(self, rng, region, pshape, aug):
+        f, g = self._draw_frame(rng, region)
+        box = self._draw_box(rng, region, pshape)
+        y = _augmented(self._crop(0, f, g, box), self._aug(rng, aug))
+        half = y.shape[:-2] + (y.shape[-2] // 2, y.shape[-1] // 2)
+        idx1 = rng.integers(4, size=half)
+        idx2 = (idx1 + rng.integers(1, 4, size=half)) % 4  # a different pixel of the cell
+        return {"input": subsample(y, idx1), "target": subsample(y, idx2), "noisy": y,
+                "full": y, "idx1": idx1, "idx2": idx2, "loc": Location(f, f, g, box)}
+
+
+class BlindSpotSampler(PairSampler):
+    """Noise2Void (Krull et al. 2019) on single noisy images.
+
+    In each patch a random ``mask_fraction`` of the pixels (default 1/64, as in the
+    paper) is replaced by the value of a random other pixel within ``radius`` (the
+    ``input``); ``target`` is the unmodified patch and ``mask`` is 1 at the replaced
+    pixels: the loss counts only those, so the network learns to predict a pixel from
+    its surroundings alone, which cannot predict pixel-independent noise.
+    """
+
+    kind = "blindspot"
+
+    def __init__(self, images, mask_fraction: float = 1 / 64, radius: int = 2, **kwargs):
+        if not 0 < float(mask_fraction) <= 0.2:
+            raise ValueError(f"mask_fraction must be in (0, 0.2], not {mask_fraction}")
+        self.mask_fraction = float(mask_fraction)
+        self.radius = max(1, int(radius))
+        super().__init__([np.asarray(images)], **kwargs)
+
+    def _sample(self, rng, region, pshape, aug):
+        f, g = self._draw_frame(rng, region)
+        box = self._draw_box(rng, region, pshape)
+        y = _augmented(self._crop(0, f, g, box), self._aug(rng, aug))
+        n = max(1, int(round(self.mask_fraction * y.size)))
+        flat = rng.choice(y.size, size=n, replace=False)
+        pos = np.stack(np.unravel_index(flat, y.shape), 1)  # (n, ndim)
+        r = self.radius
+        off = rng.integers(-r, r + 1, size=pos.shape)
+        zero = ~off.any(1)
+        if zero.any():  # never the pixel itself
+            axis_ = rng.integers(pos.shape[1], size=int(zero.sum()))
+            off[np.flatnonzero(zero), axis_] = rng.choice([-1, 1], size=int(zero.sum()))
+        src = pos + off
+        shape = np.array(y.shape)
+        out = (src < 0) | (src >= shape)
+        src = np.where(out, pos - off, src)  # mirror at the patch border
+        src = np.clip(src, 0, shape - 1)
+        x = y.copy()
+        x[tuple(pos.T)] = y[tuple(src.T)]
+        mask = np.zeros_like(y)
+        mask[tuple(pos.T)] = 1.0
+        return {"input": x, "target": y, "noisy": y, "mask": mask, "loc": Location(f, f, g, box)}
+
+    def describe(self):
+        return dict(super().describe(), mask_fraction=self.mask_fraction)
