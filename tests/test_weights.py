@@ -50,6 +50,19 @@ def test_shipped_weights_denoise(name):
     assert psnr(out) > psnr(noisy) + 6
 
 
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_weights_reproduce_their_card(name):
+    """The card's regression PSNR (benchmarks/update_cards.py) is reproduced within 0.05 dB."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from update_cards import regression_psnr
+
+    card = SHIPPED[name].card
+    assert abs(regression_psnr(name) - card["metrics"]["regression"]["psnr"]) < 0.05
+
+
 def test_schema_reports_every_problem():
     card = tiny_card(parameters=1)
     validate_card(card)

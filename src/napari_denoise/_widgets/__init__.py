@@ -1,5 +1,6 @@
 """napari widgets (the only part of the package that imports napari, magicgui or Qt)."""
 
 from .denoise import DenoiseWidget
+from .train import TrainWidget
 
-__all__ = ["DenoiseWidget"]
+__all__ = ["DenoiseWidget", "TrainWidget"]

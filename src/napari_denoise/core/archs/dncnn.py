@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ._layers import batchnorm, conv
+from ._layers import batchnorm, conv, dncnn_init
 
 
 class DnCNN(nn.Module):
@@ -32,6 +32,7 @@ class DnCNN(nn.Module):
             layers.append(nn.ReLU(inplace=True))
         layers.append(conv(dims, features, in_channels, bias=bias))
         self.body = nn.Sequential(*layers)
+        dncnn_init(self)
 
     def forward(self, x, sigma_map=None):
         return x - self.body(x)

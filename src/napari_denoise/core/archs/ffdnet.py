@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._layers import batchnorm, conv, pad_to_multiple
+from ._layers import batchnorm, conv, dncnn_init, pad_to_multiple
 
 
 class FFDNet(nn.Module):
@@ -34,6 +34,7 @@ class FFDNet(nn.Module):
                        batchnorm(2, features, bias_free=bias_free), nn.ReLU(inplace=True)]
         layers.append(conv(2, features, c4, bias=bias))
         self.body = nn.Sequential(*layers)
+        dncnn_init(self)
 
     def forward(self, x: torch.Tensor, sigma_map: torch.Tensor) -> torch.Tensor:
         """x: (N, C, H, W) in [0, 1]; sigma_map: (N, 1 or C, H, W) or (N,) in the same units."""

@@ -50,6 +50,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import DenoiseError
+
 from .pairs import (PAIR_KINDS, BlindSpotSampler, NeighborFramesSampler, SubsampleSampler,
                     TwoCapturesSampler, subsample)
 
@@ -264,7 +266,7 @@ class Noise2NoiseTrainer:
                  reference=None, name=None, save=None, distance=1, val_every=None,
                  val_patches=16, gamma=2.0, mask_fraction=1 / 64, weight_decay=1e-4,
                  amp=None, augment=True, checkpoint=None, checkpoint_every=None,
-                 resume=None):
+                 resume=None, swap_captures=True):
         import torch
 
         from ..devices import resolve_device
@@ -390,7 +392,7 @@ class Noise2NoiseTrainer:
             if tgt.shape != arr.shape:
                 raise ValueError(f"target of shape {np.shape(target)} differs from the data's "
                                  f"{self.data_shape}: the two captures must match")
-            self.sampler = TwoCapturesSampler(arr, tgt, **common)
+            self.sampler = TwoCapturesSampler(arr, tgt, swap=swap_captures, **common)
         elif pairs == "neighbors":
             if stack_axis is None:
                 raise ValueError(
@@ -506,7 +508,7 @@ class Noise2NoiseTrainer:
         self.step += 1
         value = float(rec.detach())
         if not math.isfinite(value):
-            raise RuntimeError(f"training diverged at step {self.step} (loss {value}); "
+            raise DenoiseError(f"training diverged at step {self.step} (loss {value}); "
                                      f"try a lower lr")
         return value
 

@@ -330,11 +330,15 @@ def _augmented(a: np.ndarray, k: int) -> np.ndarray:
 
 class TwoCapturesSampler(PairSampler):
     """Noise2Noise with two captures ``a`` and ``b`` of the same scene (same shape):
-    input from one, target from the other at the same place, randomly swapped."""
+    input from one, target from the other at the same place, randomly swapped.
+
+    ``swap=False`` keeps ``a`` as the input and ``b`` as the target: supervised
+    training when ``b`` is clean (the reference the benchmarks compare against)."""
 
     kind = "two"
 
-    def __init__(self, a, b, **kwargs):
+    def __init__(self, a, b, swap: bool = True, **kwargs):
+        self.swap = bool(swap)
         a, b = np.asarray(a), np.asarray(b)
         if a.shape != b.shape:
             raise ValueError(f"the two captures differ in shape: {a.shape} and {b.shape}")
@@ -343,7 +347,7 @@ class TwoCapturesSampler(PairSampler):
     def _sample(self, rng, region, pshape, aug):
         f, g = self._draw_frame(rng, region)
         box = self._draw_box(rng, region, pshape)
-        swap = bool(rng.integers(2)) if aug else False
+        swap = bool(rng.integers(2)) if (aug and self.swap) else False
         ka, kb = (1, 0) if swap else (0, 1)
         k = self._aug(rng, aug)
         x = _augmented(self._crop(ka, f, g, box), k)

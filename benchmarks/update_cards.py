@@ -1,0 +1,65 @@
+"""Write measured metrics into the shipped model cards (weights/*.json).
+
+- ``metrics.<set>.sigma<N>``: PSNR/SSIM from benchmarks/results/quality.json
+  (run benchmarks/quality.py first);
+- ``metrics.regression``: PSNR on a fixed crop of skimage's camera image with
+  seeded Gaussian noise, which tests/test_weights.py reproduces within 0.05 dB.
+
+    python benchmarks/update_cards.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "quality.json"
+
+
+def regression_case():
+    """The fixed image the regression test uses (kept in sync with tests/test_weights.py)."""
+    from skimage import data
+
+    clean = data.camera()[64:320, 128:384].astype(np.float64) / 255
+    rng = np.random.default_rng(2024)
+    noisy = (clean + rng.standard_normal(clean.shape) * 25 / 255).astype(np.float32)
+    return clean, noisy, 25
+
+
+def regression_psnr(name: str) -> float:
+    import napari_denoise as nd
+
+    clean, noisy, sigma = regression_case()
+    out = nd.denoise(noisy, name, sigma=sigma / 255, device="cpu", data_range=(0.0, 1.0))
+    out = np.round(np.clip(out, 0, 1) * 255) / 255
+    return float(10 * np.log10(1 / np.mean((out - clean) ** 2)))
+
+
+def main() -> int:
+    res = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    for card_path in sorted((ROOT / "weights").glob("*.json")):
+        card = json.loads(card_path.read_text())
+        name = card["name"]
+        metrics = {}
+        for key, v in sorted(res.items()):
+            m, s, sg = key.split("|")
+            if m == name:
+                metrics.setdefault(s, {})[f"sigma{sg}"] = {"psnr": round(v["psnr"], 3),
+                                                           "ssim": round(v["ssim"], 4)}
+        metrics["protocol"] = "../shared/BENCHMARK.md: unclipped Gaussian noise, default_rng(i), " \
+                              "output clipped and rounded to 1/255, mean per-image PSNR"
+        metrics["regression"] = {"image": "skimage camera()[64:320, 128:384], noise "
+                                          "default_rng(2024) sigma 25, unclipped",
+                                 "psnr": round(regression_psnr(name), 3)}
+        card["metrics"] = metrics
+        card_path.write_text(json.dumps(card, indent=2) + "\n")
+        print(f"{card_path.name}: {json.dumps(metrics)[:300]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
