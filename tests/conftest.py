@@ -37,3 +37,20 @@ def tiny_model_file(tmp_path):
 
     torch.manual_seed(0)
     return save_model(DnCNN(depth=3, features=8), tmp_path / "tiny.safetensors", tiny_card())
+
+
+@pytest.fixture
+def plugin():
+    """The plugin's manifest, registered with npe2 unless installed (and so discovered)."""
+    from pathlib import Path
+
+    import npe2
+
+    import napari_denoise
+
+    pm = npe2.PluginManager.instance()
+    try:
+        pm.get_manifest("napari-denoise")
+    except KeyError:
+        pm.register(npe2.PluginManifest.from_file(Path(napari_denoise.__file__).parent / "napari.yaml"))
+    return pm

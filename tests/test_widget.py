@@ -20,21 +20,7 @@ from conftest import tiny_card  # noqa: E402
 
 pytestmark = pytest.mark.gui
 
-MANIFEST = Path(napari_denoise.__file__).parent / "napari.yaml"
 WAIT_MS = 60_000
-
-
-@pytest.fixture
-def plugin():
-    """The plugin's manifest, registered with npe2 unless installed (and so discovered)."""
-    import npe2
-
-    pm = npe2.PluginManager.instance()
-    try:
-        pm.get_manifest("napari-denoise")
-    except KeyError:
-        pm.register(npe2.PluginManifest.from_file(MANIFEST))
-    return pm
 
 
 @pytest.fixture

@@ -193,28 +193,16 @@ def format_seconds(s: float | None) -> str:
     return f"{s // 3600} h {(s % 3600) // 60:02d} min"
 
 
-def _sample_planes(data, axes: str, max_planes: int = 8) -> np.ndarray:
-    """A few evenly spaced planes along the first non-YXC axis (for noise estimation)."""
-    lead = [i for i, a in enumerate(axes) if a not in "YXC"]
-    if not lead:
-        return np.asarray(data)
-    first = lead[0]
-    n = data.shape[first]
-    idx = np.unique(np.linspace(0, n - 1, min(n, max_planes)).astype(int))
-    if isinstance(data, np.ndarray):
-        return np.take(data, idx, axis=first)
-    return np.asarray(data[(slice(None),) * first + (idx,)])
-
-
 def _estimate_key(layer, axes) -> tuple:
     """What a noise estimate depends on: the layer, its data array and the axes."""
     return (id(layer), id(layer.data), axes)
 
 
 def _estimate_sigma(data, axes: str) -> float:
+    from ..core.inference import sample_planes
     from ..core.noise import estimate_noise
 
-    return float(estimate_noise(_sample_planes(data, axes), axes=axes).sigma)
+    return float(estimate_noise(sample_planes(data, axes), axes=axes).sigma)
 
 
 def _value_range(layer: Image, data, axes: str) -> tuple[float, float]:

@@ -6,8 +6,6 @@ without copying. ``C`` is a channel axis, leading (CYX) or trailing (YXC, RGB).
 
 from __future__ import annotations
 
-import numpy as np
-
 CANONICAL = "TZCYX"
 _ALIASES = {"S": "C", "Q": "T"}  # S = RGB samples (ImageJ), Q = generic stack
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .axes import AxesError, from_canonical, guess_axes, normalize_axes, to_canonical
+from .axes import AxesError, guess_axes, normalize_axes, to_canonical
 from .errors import DenoiseError
 from .models import Denoiser, resolve_denoiser
 from .tiling import TilePlan
@@ -251,7 +251,7 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
             from .noise import estimate_noise
 
             yield Progress(0, 1, "estimating the noise level", time.perf_counter() - t_start)
-            est = estimate_noise(image if isinstance(image, np.ndarray) else _sample_planes(image, axes),
+            est = estimate_noise(image if isinstance(image, np.ndarray) else sample_planes(image, axes),
                                  axes=axes)
             sigma = float(est.sigma)
             sigma_info = f"{sigma:.4g} (estimated)"
@@ -359,7 +359,7 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
     return DenoiseResult(out, info)
 
 
-def _sample_planes(image, axes: str, max_planes: int = 8) -> np.ndarray:
+def sample_planes(image, axes: str, max_planes: int = 8) -> np.ndarray:
     """A few evenly spaced planes of a lazy array, as numpy, keeping the axes layout."""
     lead = [i for i, a in enumerate(axes) if a not in "YXC"]
     if not lead:
