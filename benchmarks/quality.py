@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEFAULT_DATA, PUBLISHED, load_json, load_set, machine, noisy_version, save_json, score  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "quality.json"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SIGMAS = (15, 25, 50)
 
 
@@ -61,22 +61,34 @@ def main(argv=None) -> int:
     p.add_argument("--sets", nargs="*", default=["Set12", "BSD68"])
     p.add_argument("--sigmas", nargs="*", type=int, default=list(SIGMAS))
     p.add_argument("--force", action="store_true")
+    p.add_argument("--tag", default="", help="write results/quality-TAG.json (parallel runs)")
+    p.add_argument("--table-only", action="store_true")
     a = p.parse_args(argv)
-    res = load_json(RESULTS)
+    out = RESULTS_DIR / (f"quality-{a.tag}.json" if a.tag else "quality.json")
+    res = load_all()
+    mine = load_json(out)
     for m in a.methods:
         for s in a.sets:
             for sg in a.sigmas:
                 key = f"{m}|{s}|{sg}"
-                if key in res and not a.force:
+                if a.table_only or (key in res and not a.force):
                     continue
                 t = time.time()
-                res[key] = run(m, s, sg, a.data)
+                res[key] = mine[key] = run(m, s, sg, a.data)
                 res[key]["machine"] = machine()
-                save_json(RESULTS, res)
+                save_json(out, mine)
                 print(f"{key}: {res[key]['psnr']:.2f} dB / {res[key]['ssim']:.4f} "
                       f"({time.time() - t:.0f} s)", flush=True)
     print(table(res, a.methods, a.sets, a.sigmas))
     return 0
+
+
+def load_all() -> dict:
+    """Results of every run (quality.json and quality-*.json), merged."""
+    res = {}
+    for f in sorted(RESULTS_DIR.glob("quality*.json")):
+        res.update(load_json(f))
+    return res
 
 
 def table(res: dict, methods, sets, sigmas) -> str:
@@ -89,7 +101,8 @@ def table(res: dict, methods, sets, sigmas) -> str:
             cells.append(" / ".join(f"{v['psnr']:.2f} ({v['ssim']:.3f})" if v else "-" for v in vals))
         lines.append(f"| {m} (measured) | " + " | ".join(cells) + " |")
     for pm in ("BM3D", "DnCNN-B", "FFDNet"):
-        cells = [" / ".join(f"{v:.2f}" for v in PUBLISHED[(pm, s)]) if (pm, s) in PUBLISHED else "-" for s in sets]
+        cells = [" / ".join(f"{PUBLISHED[(pm, s)][SIGMAS.index(sg)]:.2f}" for sg in sigmas)
+                 if (pm, s) in PUBLISHED else "-" for s in sets]
         lines.append(f"| {pm} (published) | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

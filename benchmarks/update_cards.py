@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "quality.json"
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def regression_case():
@@ -40,7 +40,9 @@ def regression_psnr(name: str) -> float:
 
 
 def main() -> int:
-    res = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    from quality import load_all
+
+    res = load_all()
     for card_path in sorted((ROOT / "weights").glob("*.json")):
         card = json.loads(card_path.read_text())
         name = card["name"]
