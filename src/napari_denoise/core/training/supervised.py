@@ -185,6 +185,15 @@ class Trainer:
         self.history = json.loads(state["history"])
         self.log(f"resumed {self.r.name} at step {self.step}")
 
+    def init_from(self, path) -> None:
+        """Start from saved weights (fresh optimiser and schedule): continued training."""
+        from ..weights import load_state
+
+        state = {k: v.float() for k, v in load_state(path).items()}
+        self.model.load_state_dict(state)
+        self.init_path = str(path)
+        self.log(f"initialised {self.r.name} from {path}")
+
     # -- training ----------------------------------------------------------
     def train_step(self) -> float:
         import torch
@@ -298,6 +307,9 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=None, help="override the recipe's step count")
     p.add_argument("--resume", action="store_true", help="continue from <out>/<name>.ckpt")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--init", default=None,
+                   help="start from these weights (.safetensors of the same architecture), "
+                        "e.g. to continue a shipped model with a fresh schedule")
     a = p.parse_args(argv)
     import torch
 
@@ -310,6 +322,8 @@ def main(argv=None) -> int:
                  log=lambda m: print(m, flush=True))
     if a.resume and tr.ckpt_path.exists():
         tr.load_checkpoint()
+    elif a.init:
+        tr.init_from(a.init)
     res = tr.run(minutes=a.minutes)
     path = tr.export(Path(a.out), metrics={})
     print(f"wrote {path} after {res['step']} steps, best val PSNR {res['best_val_psnr']:.3f} dB")
