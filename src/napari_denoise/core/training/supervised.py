@@ -307,6 +307,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=None, help="override the recipe's step count")
     p.add_argument("--resume", action="store_true", help="continue from <out>/<name>.ckpt")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--name", default=None, help="name of the exported model (default: the recipe's)")
     p.add_argument("--init", default=None,
                    help="start from these weights (.safetensors of the same architecture), "
                         "e.g. to continue a shipped model with a fresh schedule")
@@ -318,6 +319,8 @@ def main(argv=None) -> int:
     r = Recipe.load(a.recipe)
     if a.steps:
         r.steps = a.steps
+    if a.name:
+        r.name = a.name
     tr = Trainer(r, a.data, a.out, device=a.device,
                  log=lambda m: print(m, flush=True))
     if a.resume and tr.ckpt_path.exists():
