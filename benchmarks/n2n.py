@@ -85,13 +85,13 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    p.add_argument("--fields", nargs="*", default=["078_1", "080_2"])
+    p.add_argument("--fields", nargs="*", default=["078_1"])
     p.add_argument("--minutes", type=float, default=2.0)
     p.add_argument("--frames", type=int, default=4)
     p.add_argument("--a", type=float, default=0.004, help="Poisson gain (variance a*x + b)")
     p.add_argument("--b", type=float, default=4e-5, help="read-noise variance")
     p.add_argument("--strategies", nargs="*",
-                   default=["n2n-neighbors", "clean-target", "subsample", "blindspot", "n2n-finetune"])
+                   default=["n2n-neighbors", "clean-target", "subsample", "blindspot"])
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
