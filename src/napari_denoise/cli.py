@@ -394,7 +394,6 @@ def _default_model_hint(exc: Exception, model: str) -> Exception:
 # -- denoise ------------------------------------------------------------------------------
 
 def _run_denoise(args) -> int:
-    from .core.axes import AxesError, normalize_axes
     from .core.inference import denoise_iter
     from .io import check_writable, read_image, write_image
 
@@ -408,11 +407,7 @@ def _run_denoise(args) -> int:
 
     axes = meta.axes
     if args.axes:
-        try:
-            axes = normalize_axes(args.axes, data.ndim)
-        except AxesError as exc:
-            raise CLIError(f"--axes {args.axes} does not fit the data of shape "
-                           f"{tuple(data.shape)}: {exc}", 2) from None
+        axes = _axes_override(args.axes, data)
         if meta.format != "tiff":  # nothing in the file to keep: write the user's axes
             meta.axes = axes
 
@@ -504,7 +499,6 @@ def _read_for_training(path, what: str):
 
 
 def _run_train(args) -> int:
-    from .core.axes import AxesError, normalize_axes
     from .core.training.n2n import Noise2NoiseTrainer
 
     src = Path(args.input)
@@ -517,11 +511,7 @@ def _run_train(args) -> int:
     data, meta = _read_for_training(src, "input")
     axes = meta.axes
     if args.axes:
-        try:
-            axes = normalize_axes(args.axes, data.ndim)
-        except AxesError as exc:
-            raise CLIError(f"--axes {args.axes} does not fit the data of shape "
-                           f"{tuple(data.shape)}: {exc}", 2) from None
+        axes = _axes_override(args.axes, data)
     target = None
     if args.target:
         target, _ = _read_for_training(args.target, "--target")
@@ -671,6 +661,17 @@ def _run_models(args) -> int:
         print()
     print(f"Use one with: {PROG} denoise IN -o OUT --model NAME")
     return 0
+
+
+def _axes_override(text: str, data) -> str:
+    """The --axes value checked against the data, or a one-line CLIError."""
+    from .core.axes import AxesError, normalize_axes
+
+    try:
+        return normalize_axes(text, data.ndim)
+    except AxesError as exc:
+        raise CLIError(f"--axes {text} does not fit the data of shape "
+                       f"{tuple(data.shape)}: {exc}", 2) from None
 
 
 # -- demo ---------------------------------------------------------------------------------
