@@ -188,10 +188,12 @@ def test_event_loop_runs_during_a_run(viewer_widget, qtbot, notes):
 
     viewer, w = viewer_widget
     w.noise_mode.value = "manual"  # the model is blind: no estimate needed
-    layer = viewer.add_image(_noisy((1, 256, 256), np.float32), name="stack")
+    # long enough to judge: tiles are raised to twice the overlap, so a 512 image
+    # still makes dozens of tiles and a run of a second or more
+    layer = viewer.add_image(_noisy((1, 512, 512), np.float32), name="stack")
     w.image_layer.value = layer
     w.axes.value = "ZYX"
-    w.tile.value = 32  # 144 tiles: a second or two
+    w.tile.value = 32
     ticks = []
     timer = QTimer()
     timer.setInterval(10)
