@@ -267,3 +267,12 @@ def test_cuda_request_without_gpu_is_clear(net, rng):
         pytest.skip("a GPU is present")
     with pytest.raises(ValueError, match="cuda"):
         nd.denoise(rng.random((16, 16)), net, device="cuda")
+
+
+def test_lazy_input_with_nan_is_refused(net):
+    da = pytest.importorskip("dask.array")
+    arr = np.zeros((3, 32, 32), np.float32)
+    arr[2, 5, 5] = np.nan  # in a plane the range sample may not see
+    with pytest.raises(DenoiseError, match="NaN"):
+        nd.denoise(da.from_array(arr, chunks=(1, 32, 32)), net, axes="ZYX", sigma=0.1,
+                   device="cpu")

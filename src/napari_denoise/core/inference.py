@@ -221,7 +221,8 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
         lo, hi = estimate_range(image)
     scale = hi - lo
     dt = np.dtype(image.dtype)
-    if isinstance(image, np.ndarray) and dt.kind == "f" and not np.all(np.isfinite(image)):
+    lazy_float = dt.kind == "f" and not isinstance(image, np.ndarray)
+    if not lazy_float and dt.kind == "f" and not np.all(np.isfinite(image)):
         raise DenoiseError("the image contains NaN or infinite values; replace them first")
 
     # noise level, in normalised units
@@ -310,7 +311,8 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
                         src = np.asarray(view[t][:, g]).transpose(1, 0, 2, 3)
                     else:        # (c, H, W)
                         src = np.asarray(view[t, z, g])
-                    if dt.kind == "f" and not np.all(np.isfinite(src)):
+                    # numpy input was checked whole above; lazy input is checked as it is read
+                    if lazy_float and not np.all(np.isfinite(src)):
                         raise DenoiseError("the image contains NaN or infinite values; replace them first")
                     smap_u = None
                     if sigma_map_c is not None:
