@@ -156,8 +156,12 @@ def _release(device) -> None:
 
 # -- the engine ----------------------------------------------------------------
 
+NOISE_MODELS = ("auto", "gaussian", "poisson-gaussian", "rician")
+
+
 def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", device="auto",
-                 tile=None, overlap=None, data_range=None):
+                 tile=None, overlap=None, data_range=None, noise="auto", strength=1.0,
+                 destripe=False):
     """Generator: yields :class:`Progress` per tile, returns a :class:`DenoiseResult`.
 
     See :func:`napari_denoise.denoise` for the parameters.
@@ -225,11 +229,30 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
     if not lazy_float and dt.kind == "f" and not np.all(np.isfinite(image)):
         raise DenoiseError("the image contains NaN or infinite values; replace them first")
 
-    # noise level, in normalised units
+    # noise model and level ------------------------------------------------------
+    from .noise import NoiseEstimate
+
+    noise = (noise or "auto").lower().replace("_", "-") if isinstance(noise, str) else noise
+    if noise not in NOISE_MODELS:
+        raise DenoiseError(f"noise must be one of {', '.join(NOISE_MODELS)}, not {noise!r}")
+    try:
+        strength = float(strength)
+    except (TypeError, ValueError):
+        raise DenoiseError(f"strength must be a positive number, not {strength!r}") from None
+    if not (math.isfinite(strength) and strength > 0):
+        raise DenoiseError(f"strength must be a positive number, not {strength}")
     sigma_info = None
     sigma_norm = None
     sigma_map_c = None  # canonical view of a per-pixel map
-    if isinstance(sigma, str) and sigma.lower() == "auto":
+    est = None          # a Poisson-Gaussian model: per-plane maps or the GAT
+    vst = None          # the GAT, for denoisers that take no map
+    rician_sigma = None  # data units; the result is bias-corrected
+    noise_info = None
+    if isinstance(sigma, NoiseEstimate):
+        est, sigma = sigma, None
+        if est.model != "poisson-gaussian":
+            sigma = float(est.sigma)
+    elif isinstance(sigma, str) and sigma.lower() == "auto":
         sigma = "auto"
     elif sigma is not None and not np.isscalar(sigma):
         smap = np.asarray(sigma, dtype=np.float32)
@@ -237,40 +260,109 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
             raise DenoiseError(f"noise map shape {smap.shape} differs from the image's {shape}")
         if not np.all(np.isfinite(smap)) or smap.min() < 0:
             raise DenoiseError("the noise map must be finite and non-negative")
+        if strength != 1.0:
+            smap = smap * np.float32(strength)
         sigma_map_c = to_canonical(smap, axes)
         sigma_info = f"per-pixel map (mean {float(smap.mean()):.4g})"
-    if sigma is None and den.needs_sigma:
+        noise_info = "user map"
+        sigma = None
+    if isinstance(sigma, str) and sigma != "auto":
+        try:
+            sigma = float(sigma)
+        except ValueError:
+            raise DenoiseError(f"sigma must be a number, 'auto' or an array, not {sigma!r}") from None
+    if sigma is None and est is None and sigma_map_c is None and (den.needs_sigma or noise != "gaussian"):
         sigma = "auto"
-    if isinstance(sigma, str):
-        if sigma != "auto":
-            try:
-                sigma = float(sigma)
-            except ValueError:
-                raise DenoiseError(f"sigma must be a number, 'auto' or an array, not {sigma!r}") from None
+
     if isinstance(sigma, str) and sigma == "auto":
-        if den.needs_sigma:
+        sample = image if isinstance(image, np.ndarray) else sample_planes(image, axes)
+        yield Progress(0, 1, "estimating the noise", time.perf_counter() - t_start)
+        sigma = None
+        if noise == "rician":
+            from .rician import estimate_rician_sigma
+
+            r = estimate_rician_sigma(sample)
+            rician_sigma = float(r.sigma)
+            noise_info = f"Rician, sigma {rician_sigma:.4g} from the background" + \
+                (f" ({r.message})" if r.message else "")
+        elif noise in ("auto", "poisson-gaussian"):
             from .noise import estimate_noise
 
-            yield Progress(0, 1, "estimating the noise level", time.perf_counter() - t_start)
-            est = estimate_noise(image if isinstance(image, np.ndarray) else sample_planes(image, axes),
-                                 axes=axes)
-            sigma = float(est.sigma)
+            try:
+                e = estimate_noise(sample, axes=axes, model=noise)
+            except ValueError as exc:
+                raise DenoiseError(str(exc)) from None
+            if e.model == "poisson-gaussian":
+                est = e
+            elif den.needs_sigma:
+                sigma = float(e.sigma)
+                sigma_info = f"{sigma:.4g} (estimated)"
+            noise_info = str(e)
+        elif den.needs_sigma:
+            from .noise import estimate_noise
+
+            sigma = float(estimate_noise(sample, axes=axes).sigma)
             sigma_info = f"{sigma:.4g} (estimated)"
-        else:
-            sigma = None
+        if sigma is None and est is None and rician_sigma is None:
             sigma_info = "not needed (blind model)"
-    if sigma_map_c is None and sigma is not None:
+    elif sigma is not None and noise == "rician" and sigma_map_c is None:
+        rician_sigma = float(sigma)
+        noise_info = f"Rician, sigma {rician_sigma:.4g}"
+    if rician_sigma is not None:
+        if not (math.isfinite(rician_sigma) and rician_sigma >= 0):
+            raise DenoiseError(f"sigma must be a finite non-negative number, not {rician_sigma}")
+        sigma = rician_sigma
+    if est is not None:
+        if est.gain <= 0:
+            raise DenoiseError("a Poisson-Gaussian noise model needs a positive gain")
+        if den.takes_map:
+            sigma_info = f"Poisson-Gaussian map, variance = {est.a:.4g} * signal {est.b:+.4g}" + \
+                (f", strength {strength:g}" if strength != 1.0 else "")
+        else:
+            from .vst import GAT
+
+            vst = GAT(est.a, est.b)
+            sigma_info = (f"GAT (variance = {est.a:.4g} * signal {est.b:+.4g}), then "
+                          f"{'blind' if not den.needs_sigma else 'sigma 1'} in the stabilised domain")
+        noise_info = noise_info or str(est)
+    if sigma_map_c is None and est is None and sigma is not None:
         sigma = float(sigma)
         if not math.isfinite(sigma) or sigma < 0:
             raise DenoiseError(f"sigma must be a finite non-negative number, not {sigma}")
+        sigma = sigma * strength
         sigma_norm = sigma / scale if scale > 0 else 0.0
         if sigma_info is None:
             sigma_info = f"{sigma:.4g}" + ("" if den.needs_sigma else " (ignored: blind model)")
+    # the networks see [0, 1]: for the GAT route, the stabilised range
+    net_lo, net_scale = lo, scale
+    if vst is not None and scale > 0:
+        f_lo, f_hi = (float(v) for v in vst.forward(np.array([lo, hi])))
+        net_lo, net_scale = f_lo, max(f_hi - f_lo, 1e-12)
+        sigma_norm = strength / net_scale
+    map_fn = None
+    if est is not None and vst is None:
+        plane_axes = "CZYX" if nd == 3 else "CYX"
+
+        def map_fn(src):  # per-pixel std from this unit's own signal, normalised
+            m = est.sigma_map(src.mean(0, keepdims=True, dtype=np.float64), axes=plane_axes,
+                              strength=strength)
+            return m / np.float32(scale)
+    stripes_fn = None
+    if destripe:
+        from .stripes import remove_stripes
+
+        def stripes_fn(src):
+            if nd == 3:
+                return np.stack([remove_stripes(c, axes="ZYX") for c in src.astype(np.float32)])
+            return np.stack([remove_stripes(c, axes="YX") for c in src.astype(np.float32)])
 
     out = np.empty(shape, dtype=dt)
     out_c = to_canonical(out, axes)
     info = {"model": den.name, "kind": den.kind, "axes": axes, "mode": mode,
-            "device": str(den.device), "sigma": sigma_info, "range": (lo, hi)}
+            "device": str(den.device), "sigma": sigma_info, "range": (lo, hi),
+            "noise": noise_info or ("gaussian" if sigma is not None or sigma_map_c is not None
+                                    else "not estimated (blind model)"),
+            "noise_model": est, "strength": strength, "destripe": bool(destripe)}
 
     if scale <= 0:  # constant image: nothing to denoise
         out_c[...] = view
@@ -314,14 +406,20 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
                     # numpy input was checked whole above; lazy input is checked as it is read
                     if lazy_float and not np.all(np.isfinite(src)):
                         raise DenoiseError("the image contains NaN or infinite values; replace them first")
+                    if stripes_fn is not None:
+                        src = stripes_fn(src)
                     smap_u = None
                     if sigma_map_c is not None:
                         sm = sigma_map_c[t, :, g.start] if nd == 3 else sigma_map_c[t, z, g.start]
                         smap_u = (np.asarray(sm, np.float32) / np.float32(scale))[None]
+                    elif map_fn is not None:
+                        smap_u = map_fn(src)
+                    if vst is not None:
+                        src = vst.forward(src).astype(np.float32)
                     acc = np.zeros((g.stop - g.start,) + spatial, np.float32)
                     for tl in plan:
                         sl = (slice(None),) + tl.slices
-                        x = (src[sl].astype(np.float32) - np.float32(lo)) / np.float32(scale)
+                        x = (src[sl].astype(np.float32) - np.float32(net_lo)) / np.float32(net_scale)
                         y = den.run(x, None if smap_u is None else smap_u[sl], sigma_norm)
                         acc[sl] += y * tl.weight
                         done += 1
@@ -341,8 +439,14 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
                     total = done + (len(units) - ui) * len(plan)
             # back to the data's units, in place: no full-size temporaries
             res = acc
-            res *= np.float32(scale)
-            res += np.float32(lo)
+            res *= np.float32(net_scale)
+            res += np.float32(net_lo)
+            if vst is not None:  # exact unbiased inverse of the GAT
+                res = vst.inverse(res).astype(np.float32)
+            if rician_sigma is not None and rician_sigma > 0:
+                from .rician import rician_bias_correct
+
+                res = rician_bias_correct(res, rician_sigma).astype(np.float32)
             if dt.kind in "ui":
                 lim = np.iinfo(dt)
                 np.rint(res, out=res)

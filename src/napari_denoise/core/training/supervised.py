@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import PatchSampler, add_noise, load_folder
+from .data import PatchSampler, add_noise, load_folder, load_pairs
 
 
 @dataclass
@@ -45,6 +45,11 @@ class Recipe:
     val_every: int = 500
     ckpt_every: int = 500
     patience: int = 0  # validations without improvement before stopping; 0 = never
+    # real noisy/clean pairs: {"dataset": "w2s", "root": "microscopy/W2S", "fields": [1, 60]}
+    train_pairs: dict | None = None
+    val_pairs: dict | None = None  # validated with the affine PSNR (gain and offset fitted)
+    # validation noise when it is not Gaussian at val_sigmas: a noise dict with fixed values
+    val_noise: dict | None = None
     seed: int = 0
     description: str = ""
     noise_model: str = "gaussian"
@@ -74,6 +79,11 @@ class Recipe:
             raise ValueError(f"recipe {self.name}: unknown arch {self.arch!r}")
         if self.noise.get("type") not in ("gaussian", "poisson-gaussian"):
             raise ValueError(f"recipe {self.name}: unknown noise type {self.noise.get('type')!r}")
+        for key in ("train_pairs", "val_pairs"):
+            spec = getattr(self, key)
+            if spec is not None and (spec.get("dataset") != "w2s" or len(spec.get("fields", [])) != 2):
+                raise ValueError(f"recipe {self.name}: {key} must be "
+                                 '{"dataset": "w2s", "root": ..., "fields": [first, last]}')
         for key in ("patch", "batch", "steps"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"recipe {self.name}: {key} must be positive")
@@ -82,6 +92,13 @@ class Recipe:
 def psnr(x: np.ndarray, y: np.ndarray, data_range: float = 1.0) -> float:
     mse = float(np.mean((np.asarray(x, np.float64) - np.asarray(y, np.float64)) ** 2))
     return float("inf") if mse == 0 else 10 * math.log10(data_range**2 / mse)
+
+
+def affine_psnr(out: np.ndarray, ref: np.ndarray, data_range: float = 1.0) -> float:
+    """PSNR after the least-squares gain and offset fit of ``out`` onto ``ref`` (real data)."""
+    from .data import affine_match
+
+    return psnr(affine_match(out, ref), ref, data_range)
 
 
 def lr_at(step: int, r: Recipe) -> float:
@@ -125,9 +142,21 @@ class Trainer:
         self.device = resolve_device(device)
         self.out_dir = Path(out_dir)
         root = Path(data_root)
-        self.images = images if images is not None else load_folder(root / recipe.train_data)
-        self.val_images = val_images if val_images is not None else (
-            load_folder(root / recipe.val_data) if recipe.val_data else [])
+        self.pairs = None
+        if recipe.train_pairs:
+            self.pairs = load_pairs(root / recipe.train_pairs.get("root", "microscopy/W2S"),
+                                    recipe.train_pairs["fields"])
+            self.images = self.pairs
+        else:
+            self.images = images if images is not None else load_folder(root / recipe.train_data)
+        self.val_pairs = None
+        if recipe.val_pairs:
+            self.val_pairs = load_pairs(root / recipe.val_pairs.get("root", "microscopy/W2S"),
+                                        recipe.val_pairs["fields"])
+            self.val_images = []
+        else:
+            self.val_images = val_images if val_images is not None else (
+                load_folder(root / recipe.val_data) if recipe.val_data else [])
         self.sampler = PatchSampler(self.images, recipe.patch, seed=recipe.seed)
         with torch.random.fork_rng(devices=[]):  # seed the init without touching the caller's RNG
             torch.manual_seed(recipe.seed)
@@ -198,9 +227,13 @@ class Trainer:
     def train_step(self) -> float:
         import torch
 
-        clean = torch.from_numpy(self.sampler.batch(self.r.batch)).to(self.device)
-        clean = clean.contiguous(memory_format=torch.channels_last)
-        noisy, smap = add_noise(clean, self.r.noise, self.gen)
+        batch = torch.from_numpy(self.sampler.batch(self.r.batch)).to(self.device)
+        batch = batch.contiguous(memory_format=torch.channels_last)
+        if self.pairs is not None:  # real pairs: noisy, matched clean, estimated map
+            noisy, clean, smap = batch[:, 0:1], batch[:, 1:2], batch[:, 2:3]
+        else:
+            clean = batch
+            noisy, smap = add_noise(clean, self.r.noise, self.gen)
         for g in self.opt.param_groups:
             g["lr"] = lr_at(self.step, self.r)
         self.model.train()
@@ -217,11 +250,21 @@ class Trainer:
         """Mean PSNR over validation images and sigmas (fixed noise seeds)."""
         import torch
 
+        if self.val_pairs is not None:
+            return self._validate_pairs()
         if not self.val_images:
             return float("nan")
         self.model.eval()
         scores = []
         with torch.inference_mode():
+            if self.r.val_noise is not None:
+                g = torch.Generator().manual_seed(12345)
+                for im in self.val_images:
+                    x = torch.from_numpy(im)[None, None].to(self.device)
+                    noisy, smap = add_noise(x, self.r.val_noise, g)
+                    y = self.model(noisy, smap)[0, 0].float().cpu().numpy()
+                    scores.append(psnr(np.round(np.clip(y, 0, 1) * 255) / 255, im))
+                return float(np.mean(scores))
             for i, im in enumerate(self.val_images):
                 rng = np.random.default_rng(i)
                 noise = rng.standard_normal(im.shape).astype(np.float32)
@@ -231,6 +274,19 @@ class Trainer:
                     y = self.model(x, smap)[0, 0].float().cpu().numpy()
                     y = np.round(np.clip(y, 0, 1) * 255) / 255
                     scores.append(psnr(y, im))
+        return float(np.mean(scores))
+
+    def _validate_pairs(self) -> float:
+        import torch
+
+        self.model.eval()
+        scores = []
+        with torch.inference_mode():
+            for p in self.val_pairs:
+                x = torch.from_numpy(p[0])[None, None].to(self.device)
+                m = torch.from_numpy(p[2])[None, None].to(self.device)
+                y = self.model(x, m)[0, 0].float().cpu().numpy()
+                scores.append(affine_psnr(y, p[1]))
         return float(np.mean(scores))
 
     def run(self, minutes: float | None = None, stop=None) -> dict:
@@ -288,7 +344,9 @@ class Trainer:
             "recipe": command or f"python -m napari_denoise.core.training.supervised "
                                  f"recipes/{self.r.name}.json --data ../shared/data -o weights/",
             "metrics": metrics or {},
-            "training": {"steps": self.step, "val_psnr_set12": round(self.best, 3),
+            "training": {"steps": self.step,
+                         ("val_affine_psnr_w2s" if self.val_pairs is not None else "val_psnr_set12"):
+                             round(self.best, 3),
                          "recipe": asdict(self.r)},
             "licence": self.r.licence,
             "limitations": self.r.limitations,
