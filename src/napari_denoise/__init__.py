@@ -18,8 +18,9 @@ except ImportError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0.dev0"
 
 from .api import (TrainedModel, denoise, denoise_iter, estimate_noise, list_models, load_model,
-                  save_model, train_noise2noise, train_noise2noise_iter)
+                  remove_stripes, save_model, train_noise2noise, train_noise2noise_iter)
 from .core.inference import Cancelled, DenoiseError, DenoiseResult, Progress
+from .core.noise import NoiseEstimate
 
 __all__ = [
     "Cancelled",
@@ -29,6 +30,8 @@ __all__ = [
     "denoise",
     "denoise_iter",
     "estimate_noise",
+    "NoiseEstimate",
+    "remove_stripes",
     "list_models",
     "load_model",
     "save_model",

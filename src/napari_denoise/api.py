@@ -12,8 +12,9 @@ from .core.inference import DenoiseResult, Progress, run_to_end
 from .core.training.n2n import TrainedModel, train_noise2noise, train_noise2noise_iter
 
 
-def denoise(image, model="auto", *, sigma=None, axes=None, mode="auto", device="auto",
-            tile=None, progress=None, data_range=None) -> np.ndarray:
+def denoise(image, model="auto", *, sigma=None, noise="auto", strength=1.0, destripe=False,
+            axes=None, mode="auto", device="auto", tile=None, progress=None,
+            data_range=None) -> np.ndarray:
     """Denoise ``image`` and return an array of the same shape and dtype.
 
     Parameters
@@ -24,10 +25,25 @@ def denoise(image, model="auto", *, sigma=None, axes=None, mode="auto", device="
         ``"auto"`` (FFDNet), a name from :func:`list_models` (``"ffdnet_gray"``,
         ``"dncnn_blind"``, ``"bm3d"``, ``"nlm"``, ``"tv"``, ``"wavelet"``, a saved
         model's name), a path to a ``.safetensors`` model, or a trained model.
-    sigma : None, "auto", float or array
+    sigma : None, "auto", float, array or NoiseEstimate
         Noise standard deviation in the units of the data (25 on uint8 data is
         25/255 of the range); ``"auto"`` estimates it (also the default for models
-        that need it); an array of the image's shape is a per-pixel noise map.
+        that need it) with the model ``noise`` says; an array of the image's shape is
+        a per-pixel noise map (for instance one painted in napari); a
+        :class:`NoiseEstimate` from :func:`estimate_noise` is used as it is.
+    noise : "auto", "gaussian", "poisson-gaussian" or "rician"
+        The noise model when sigma is estimated. ``"auto"`` fits ``variance = a *
+        signal + b`` and takes it when the noise clearly grows with the signal,
+        Gaussian otherwise. Poisson-Gaussian noise goes to FFDNet-style models as
+        a per-pixel map ``sqrt(a * signal + b)``, and to every other denoiser
+        through the Generalized Anscombe Transform and its exact unbiased inverse.
+        ``"rician"`` (magnitude MRI) estimates sigma from the background and
+        corrects the Rician bias of the result.
+    strength : float
+        Multiplies the noise level or map: above 1 smooths more, below 1 keeps
+        more detail.
+    destripe : bool
+        Remove row/column fixed-pattern noise (thermal cameras) before denoising.
     axes : str, optional
         Axes of ``image`` such as ``"YX"``, ``"ZYX"``, ``"TYX"``, ``"YXC"``,
         ``"CYX"``, ``"TZCYX"``; guessed from the shape when omitted.
@@ -45,7 +61,8 @@ def denoise(image, model="auto", *, sigma=None, axes=None, mode="auto", device="
         for, say, 12-bit data in uint16 (``(0, 4095)``).
     """
     gen = inference.denoise_iter(image, model, sigma=sigma, axes=axes, mode=mode,
-                                 device=device, tile=tile, data_range=data_range)
+                                 device=device, tile=tile, data_range=data_range, noise=noise,
+                                 strength=strength, destripe=destripe)
     return run_to_end(gen, progress).image
 
 
@@ -57,11 +74,30 @@ def denoise_iter(image, model="auto", **kwargs):
     return inference.denoise_iter(image, model, **kwargs)
 
 
-def estimate_noise(image, **kwargs):
-    """Fitted noise model of ``image`` (see :func:`napari_denoise.core.noise.estimate_noise`)."""
+def estimate_noise(image, *, model="gaussian", axes=None, frames=None):
+    """Fitted noise model of ``image``: a :class:`NoiseEstimate`.
+
+    ``model``: ``"gaussian"`` (one sigma), ``"poisson-gaussian"`` (``variance = a *
+    signal + b``, from smooth blocks of one image or, for a time series, from
+    differences of consecutive frames), ``"rician"`` (sigma of magnitude MRI from
+    the background; returns a :class:`RicianEstimate`) or ``"auto"``.
+    ``est.sigma_map(image)`` renders the per-pixel noise std. See
+    :func:`napari_denoise.core.noise.estimate_noise`.
+    """
+    if isinstance(model, str) and model.lower() == "rician":
+        from .core.rician import estimate_rician_sigma
+
+        return estimate_rician_sigma(image)
     from .core.noise import estimate_noise as _est
 
-    return _est(image, **kwargs)
+    return _est(image, model=model, axes=axes, frames=frames)
+
+
+def remove_stripes(image, *, direction="both", axes=None):
+    """Remove row/column fixed-pattern (stripe) noise; the input is not modified."""
+    from .core.stripes import remove_stripes as _rs
+
+    return _rs(image, direction=direction, axes=axes)
 
 
 def list_models() -> list[dict]:
@@ -112,6 +148,6 @@ def load_model(path):
     return _load(path)
 
 
-__all__ = ["denoise", "denoise_iter", "estimate_noise", "list_models", "save_model",
+__all__ = ["denoise", "denoise_iter", "estimate_noise", "remove_stripes", "list_models", "save_model",
            "load_model", "DenoiseResult", "Progress", "train_noise2noise",
            "train_noise2noise_iter", "TrainedModel"]

@@ -111,6 +111,19 @@ def _add_denoise(sub) -> None:
     p.add_argument("--sigma", "-s", type=_sigma_arg, default=None, metavar="auto|S",
                    help="noise standard deviation in the data's units, or 'auto' to estimate "
                         "it (default: estimated for models that need it)")
+    p.add_argument("--noise", choices=("auto", "gaussian", "poisson-gaussian", "rician"),
+                   default="auto",
+                   help="noise model: auto (Gaussian or Poisson-Gaussian, chosen from the "
+                        "data), gaussian, poisson-gaussian (camera shot + read noise: a "
+                        "per-pixel map for FFDNet-style models, the Anscombe transform for the "
+                        "others) or rician (magnitude MRI, bias-corrected) (default: auto)")
+    p.add_argument("--noise-map", metavar="FILE", default=None,
+                   help="per-pixel noise std (same shape as IN, data units) from an image file")
+    p.add_argument("--strength", type=float, default=1.0, metavar="F",
+                   help="multiplies the noise level: above 1 smooths more, below 1 keeps more "
+                        "detail (default: 1)")
+    p.add_argument("--destripe", action="store_true",
+                   help="remove row/column fixed-pattern (stripe) noise first (thermal cameras)")
     p.add_argument("--axes", type=_axes_arg, default=None, metavar="AXES",
                    help="axes of the data such as YX, ZYX, TYX, YXC, TZCYX (default: from the "
                         "file, else guessed from the shape)")
@@ -411,8 +424,22 @@ def _run_denoise(args) -> int:
         if meta.format != "tiff":  # nothing in the file to keep: write the user's axes
             meta.axes = axes
 
-    gen = denoise_iter(data, args.model, sigma=args.sigma, axes=axes, mode=args.mode,
-                       device=args.device, tile=args.tile)
+    sigma = args.sigma
+    if args.noise_map:
+        if sigma is not None:
+            raise CLIError("give either --sigma or --noise-map, not both", 2)
+        try:
+            sigma, _ = read_image(Path(args.noise_map))
+        except FileNotFoundError:
+            raise CLIError(f"noise map file not found: {args.noise_map}", 2) from None
+        if tuple(sigma.shape) != tuple(data.shape):
+            raise CLIError(f"the noise map's shape {tuple(sigma.shape)} differs from the "
+                           f"image's {tuple(data.shape)}", 2)
+    if not (args.strength > 0):
+        raise CLIError(f"--strength must be positive, not {args.strength}", 2)
+    gen = denoise_iter(data, args.model, sigma=sigma, axes=axes, mode=args.mode,
+                       device=args.device, tile=args.tile, noise=args.noise,
+                       strength=args.strength, destripe=args.destripe)
     try:
         result = _run_with_progress(gen, args.quiet)
     except Exception as exc:
@@ -426,6 +453,8 @@ def _run_denoise(args) -> int:
         print(f"wrote {dst}: {info.get('model')} ({info.get('kind')}), sigma "
               f"{info.get('sigma') or 'n/a'}, axes {info.get('axes')} ({info.get('mode')}), "
               f"{info.get('device')}, {_fmt_seconds(info.get('seconds'))}")
+        if info.get("noise"):
+            print(f"noise: {info['noise']}")
     return 0
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from magicgui.widgets import (
+    CheckBox,
     ComboBox,
     Container,
     FloatSlider,
@@ -48,6 +49,7 @@ KIND_LABELS = {"pretrained": "Pretrained", "classical": "Classical", "user": "Yo
 _KIND_ORDER = ("pretrained", "classical", "user")
 MODES = [("2D slice by slice", "2d"), ("3D volume", "3d")]
 NOISE_MODES = ["auto", "manual", "map"]
+NOISE_MODELS = ["auto", "gaussian", "poisson-gaussian", "rician"]
 # axis_labels words understood when guessing the axes of a layer
 _AXIS_WORDS = {
     "T": "T", "TIME": "T", "FRAME": "T", "FRAMES": "T", "Q": "T",
@@ -182,6 +184,18 @@ def layer_axes(layer: Image) -> str:
         return ""
 
 
+NOISE_MAP_SUFFIX = " noise map"
+
+
+def noise_map_for(layer) -> str | None:
+    """Name of the layer whose noise map ``layer`` is, from its metadata
+    (``["napari_denoise"]["noise_map_for"]``, set by the Noise map widget), or None."""
+    meta = getattr(layer, "metadata", None)
+    info = meta.get("napari_denoise") if isinstance(meta, dict) else None
+    name = info.get("noise_map_for") if isinstance(info, dict) else None
+    return name if isinstance(name, str) else None
+
+
 def format_seconds(s: float | None) -> str:
     if s is None or not math.isfinite(s):
         return "--"
@@ -282,6 +296,10 @@ class DenoiseWidget(Container):
     #: layers with more elements than this get their noise estimated in a worker
     #: (about 0.2 s for 512x512 on one core)
     sync_estimate_max = 512 * 512
+    _STRENGTH_TIP = ("Multiplies the noise level: above 1 denoises more strongly, below 1 "
+                     "more gently")
+    _STRENGTH_MAP_TIP = ("In map mode the map's values are used as they are: the Noise map "
+                         "widget already multiplies its map by its own strength")
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
@@ -324,7 +342,24 @@ class DenoiseWidget(Container):
         self.noise_map = ComboBox(name="noise_map", label="Noise map",
                                   choices=self._noise_map_choices,
                                   tooltip="Image layer holding the noise sigma of every pixel, "
-                                          "in the data's units, same shape as the image")
+                                          "in the data's units, same shape as the image (the "
+                                          "Noise map widget's map for the input is chosen "
+                                          "when there is one)")
+        self.noise_model = ComboBox(name="noise_model", label="Noise model",
+                                    choices=NOISE_MODELS, value="auto",
+                                    tooltip="auto: Poisson-Gaussian when the noise clearly grows "
+                                            "with the signal, else Gaussian; poisson-gaussian: "
+                                            "shot plus read noise (fitted when denoising); "
+                                            "rician: magnitude MRI (sigma from the background, "
+                                            "bias corrected). With a manual sigma the noise is "
+                                            "Gaussian (Rician: bias corrected); a map is used "
+                                            "as it is")
+        self.strength = FloatSpinBox(name="strength", label="Strength", min=0.1, max=5.0,
+                                     step=0.1, value=1.0,
+                                     tooltip=self._STRENGTH_TIP)
+        self.destripe = CheckBox(name="destripe", text="Remove stripes", value=False,
+                                 tooltip="Remove horizontal/vertical stripes (e.g. light-sheet "
+                                         "shadows, detector banding) before denoising")
         # processing
         self.axes = LineEdit(name="axes", label="Axes",
                              tooltip="Axes of the data, e.g. YX, ZYX, TYX, YXC, CYX, TZCYX "
@@ -352,8 +387,9 @@ class DenoiseWidget(Container):
 
         self.extend([
             self.image_layer, self.method, self.method_info, self.card_button,
-            self.noise_mode, self.sigma_info, self.sigma_row, self.noise_map,
-            self.processing, self.axes, self.device, self.device_info, self.tile,
+            self.noise_model, self.noise_mode, self.sigma_info, self.sigma_row, self.noise_map,
+            self.strength, self.destripe, self.processing, self.axes, self.device,
+            self.device_info, self.tile,
             self.buttons, self.progress_bar, self.status,
         ])
         for lab in (self.method_info, self.sigma_info, self.device_info, self.status):
@@ -370,6 +406,7 @@ class DenoiseWidget(Container):
         self.method.changed.connect(self._on_method_changed)
         self.card_button.changed.connect(self.show_model_card)
         self.noise_mode.changed.connect(self._on_noise_mode_changed)
+        self.noise_model.changed.connect(self._on_noise_model_changed)
         self.sigma_slider.changed.connect(self._on_slider)
         self.sigma_value.changed.connect(self._on_spin)
         self.axes.changed.connect(self._on_axes_changed)
@@ -443,6 +480,20 @@ class DenoiseWidget(Container):
             w.reset_choices()
         if self.image_layer.value is not self._watched:  # e.g. the last image was removed
             self._on_layer_changed()
+        elif getattr(event, "type", None) == "inserted":
+            layer = self.image_layer.value
+            if layer is not None and noise_map_for(getattr(event, "value", None)) == layer.name:
+                self._preselect_noise_map()  # a new map for the input (Noise map widget)
+
+    def _preselect_noise_map(self):
+        """Choose the Noise map widget's map for the current input, if there is one."""
+        layer = self.image_layer.value
+        if layer is None:
+            return
+        found = [m for m in self.noise_map.choices if noise_map_for(m) == layer.name]
+        own = [m for m in found if m.name == layer.name + NOISE_MAP_SUFFIX]
+        if (own or found) and self.noise_map.value is not (own or found)[0]:
+            self.noise_map.value = (own or found)[0]
 
     def _on_active_layer(self, event=None):
         """Follow the layer selected in the layer list, unless it is one of our outputs
@@ -501,6 +552,7 @@ class DenoiseWidget(Container):
     def _on_layer_changed(self, value=None):
         layer = self.image_layer.value
         self.noise_map.reset_choices()  # any image layer but the input
+        self._preselect_noise_map()
         if self._watched is not layer:  # follow the input's data (range, axes, noise)
             if self._watched is not None:
                 self._watched.events.data.disconnect(self._on_layer_changed)
@@ -565,8 +617,19 @@ class DenoiseWidget(Container):
         self.sigma_row.visible = mode == "manual"
         self.noise_map.visible = mode == "map"
         self.sigma_info.visible = mode == "auto"
+        # a map is used as it is (the Noise map widget's map includes its strength)
+        self.strength.enabled = mode != "map"
+        self.strength.tooltip = self._STRENGTH_MAP_TIP if mode == "map" else self._STRENGTH_TIP
+        if mode == "map":
+            self._preselect_noise_map()
         if mode == "auto":
             self.estimate_noise()
+
+    def _on_noise_model_changed(self, value=None):
+        est = self._sigma_estimate
+        layer, ax = self.image_layer.value, self._axes_or_none()
+        if est is not None and layer is not None and est[0] == _estimate_key(layer, ax):
+            self._show_estimate(est[1])
 
     def _on_slider(self, value):
         if abs(float(self.sigma_value.value) - value) > 1e-12:
@@ -627,7 +690,13 @@ class DenoiseWidget(Container):
             pass
 
     def _show_estimate(self, sigma: float):
-        self.sigma_info.value = f"Estimated sigma: {sigma:.4g} (data units)"
+        text = f"Estimated sigma: {sigma:.4g} (data units)"
+        model = self.noise_model.value
+        if model == "auto":
+            text += "; Gaussian or Poisson-Gaussian is decided when denoising"
+        elif model != "gaussian":
+            text += f"; the {model} noise is estimated when denoising"
+        self.sigma_info.value = text
 
     def _estimate_failed(self, key, exc):
         if self._estimating == key:
@@ -748,16 +817,33 @@ class DenoiseWidget(Container):
             raise DenoiseError(f"tile size must be 0 (automatic) or at least 16, not {tile}")
         return dict(device=self.device.value or "auto", tile=tile)
 
+    def _noise_args(self, sigma):
+        """(sigma, noise keyword arguments) for the engine, from the noise controls.
+
+        auto: the cached Gaussian estimate is used for the Gaussian model; any other
+        model is fitted by the engine (sigma "auto"). map: the map is used as it is
+        (strength 1: the Noise map widget's map already includes its strength).
+        """
+        mode = self.noise_mode.value
+        noise = self.noise_model.value or "auto"
+        strength = float(self.strength.value)
+        if mode == "map":
+            strength = 1.0
+        elif mode == "auto" and noise != "gaussian":
+            sigma = "auto"
+        return sigma, dict(noise=noise, strength=strength, destripe=bool(self.destripe.value))
+
     def _prepare_run(self):
         layer, entry, axes = self._common_checks()
         mode = self.processing.value or "2d"
         if mode == "3d" and "Z" not in axes:
             raise DenoiseError(f"3D volume processing needs a Z axis; the axes are {axes}")
-        sigma = self._sigma_for(layer, axes)
+        sigma, noise_kw = self._noise_args(self._sigma_for(layer, axes))
         kw = self._engine_kwargs()
         job = _Job("run", layer, layer.name, f"{layer.name}_denoised", _layer_props(layer),
                    kw["device"])
-        gen = denoise_iter(layer.data, model_key(entry), sigma=sigma, axes=axes, mode=mode, **kw)
+        gen = denoise_iter(layer.data, model_key(entry), sigma=sigma, axes=axes, mode=mode,
+                           **noise_kw, **kw)
         return job, gen
 
     def _prepare_preview(self):
@@ -779,6 +865,7 @@ class DenoiseWidget(Container):
             sigma = np.asarray(sigma[index], dtype=np.float32)
             if disp[0] > disp[1]:
                 sigma = np.swapaxes(sigma, 0, 1)
+        sigma, noise_kw = self._noise_args(sigma)
         kw = self._engine_kwargs()
         full = _layer_props(layer)
         d = list(disp)  # the plane's axes, in the order shown
@@ -795,7 +882,8 @@ class DenoiseWidget(Container):
         if "colormap" in full:
             props["colormap"] = full["colormap"]
         job = _Job("preview", layer, layer.name, f"{layer.name}_preview", props, kw["device"])
-        gen = denoise_iter(plane, model_key(entry), sigma=sigma, axes=plane_axes, mode="2d", **kw)
+        gen = denoise_iter(plane, model_key(entry), sigma=sigma, axes=plane_axes, mode="2d",
+                           **noise_kw, **kw)
         return job, gen
 
     def _current_slice(self, layer: Image):
@@ -980,4 +1068,4 @@ def _notify_error(msg: str) -> None:
     show_error(msg)
 
 
-__all__ = ["DenoiseWidget", "available_models", "format_card", "layer_axes"]
+__all__ = ["DenoiseWidget", "available_models", "format_card", "layer_axes", "noise_map_for"]

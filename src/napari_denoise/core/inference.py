@@ -20,7 +20,7 @@ import numpy as np
 
 from .axes import AxesError, guess_axes, normalize_axes, to_canonical
 from .errors import DenoiseError
-from .models import Denoiser, resolve_denoiser
+from .models import DEFAULT_MODEL, Denoiser, resolve_denoiser
 from .tiling import TilePlan
 
 MIN_SIDE = 4
@@ -180,6 +180,7 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
         raise DenoiseError(f"image too small to denoise: {sp2[0]}x{sp2[1]} pixels "
                            f"(at least {MIN_SIDE}x{MIN_SIDE}); check the axes ({axes})")
 
+    auto_model = model is None or (isinstance(model, str) and model.lower() == "auto")
     try:
         den = resolve_denoiser(model, device)
     except DenoiseError:
@@ -294,6 +295,8 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
                 raise DenoiseError(str(exc)) from None
             if e.model == "poisson-gaussian":
                 est = e
+                if auto_model and den.name == DEFAULT_MODEL and mode == "2d":
+                    den = _auto_poisson_model(den, device)
             elif den.needs_sigma:
                 sigma = float(e.sigma)
                 sigma_info = f"{sigma:.4g} (estimated)"
@@ -463,6 +466,21 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
     info.update(tile=max(plan.tile) if not plan.single else None, tiles=done,
                 oom_retries=tiles_retried, seconds=time.perf_counter() - t_start)
     return DenoiseResult(out, info)
+
+
+#: The network model="auto" takes for Poisson-Gaussian (camera, microscope) noise.
+POISSON_MODEL = "ffdnet_microscopy"
+
+
+def _auto_poisson_model(den: Denoiser, device) -> Denoiser:
+    """The shipped Poisson-Gaussian model in place of the default, if it is there and fits."""
+    from .registry import pretrained_entries
+
+    if POISSON_MODEL not in pretrained_entries():
+        return den
+    alt = resolve_denoiser(POISSON_MODEL, device)
+    same = (alt.in_channels == den.in_channels and alt.dims == den.dims and alt.takes_map)
+    return alt if same else den
 
 
 def sample_planes(image, axes: str, max_planes: int = 8) -> np.ndarray:
