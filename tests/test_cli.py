@@ -354,3 +354,36 @@ def test_has_display(monkeypatch):
     assert not cli.has_display()
     monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
     assert cli.has_display()
+
+
+def test_denoise_poisson_gaussian_noise_map_and_strength(tmp_path, capsys):
+    from skimage import data
+
+    rng = np.random.default_rng(0)
+    x = data.camera()[:192, :192] / 255.0 * 900
+    img = np.clip(100 + 2 * rng.poisson(x) + rng.normal(0, 6, x.shape), 0, 65535).astype(np.uint16)
+    src, dst = tmp_path / "pg.tif", tmp_path / "out.tif"
+    tifffile.imwrite(src, img)
+    rc = main(["denoise", str(src), "-o", str(dst), "-m", "tv", "--noise", "poisson-gaussian"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "GAT" in out and "noise: Poisson-Gaussian" in out
+    assert tifffile.imread(dst).dtype == np.uint16
+    # a map from a file, scaled by --strength
+    mp = tmp_path / "map.tif"
+    tifffile.imwrite(mp, np.full(img.shape, 30.0, np.float32))
+    dst2 = tmp_path / "out2.tif"
+    rc = main(["denoise", str(src), "-o", str(dst2), "-m", "ffdnet_gray", "--noise-map", str(mp),
+               "--strength", "0.5"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "per-pixel map (mean 15" in out
+    # errors: a map of the wrong shape, both --sigma and --noise-map, bad strength
+    tifffile.imwrite(mp, np.full((10, 10), 30.0, np.float32))
+    for argv, text in [(["--noise-map", str(mp)], "shape"),
+                       (["--noise-map", str(mp), "--sigma", "3"], "either --sigma or --noise-map"),
+                       (["--strength", "0"], "--strength must be positive")]:
+        rc = main(["denoise", str(src), "-o", str(tmp_path / "x.tif"), "-m", "tv"] + argv)
+        out, err = capsys.readouterr()
+        assert rc == 2 and text in err and err.count("\n") == 1
+    assert not (tmp_path / "x.tif").exists()
