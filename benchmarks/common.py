@@ -69,3 +69,15 @@ def save_json(path: Path, data: dict) -> None:
     tmp = path.with_suffix(".part")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
     tmp.replace(path)
+
+
+def parse_with_threads(parser, argv=None):
+    """Add --force and --threads to ``parser``, parse, and apply the thread count."""
+    parser.add_argument("--force", action="store_true", help="recompute cached results")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    return args

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DEFAULT_DATA, load_json, load_set, machine, save_json, score  # noqa: E402
+from common import DEFAULT_DATA, load_json, load_set, machine, parse_with_threads, save_json, score  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "noise_models.json"
 GRID = [(0.02, 1e-4), (0.01, 1e-3), (0.005, 4e-4), (0.003, 1e-3), (0.001, 1e-3), (0.001, 1e-4),
@@ -223,13 +223,7 @@ def main(argv=None) -> int:
     p.add_argument("--fields", nargs=2, type=int, default=[66, 80])
     p.add_argument("--w2s-methods", nargs="*", default=["bm3d", "ffdnet", "auto"])
     p.add_argument("--no-bm3d-maps", action="store_true", help="skip BM3D in the maps part")
-    p.add_argument("--force", action="store_true")
-    p.add_argument("--threads", type=int, default=None)
-    a = p.parse_args(argv)
-    if a.threads:
-        import torch
-
-        torch.set_num_threads(a.threads)
+    a = parse_with_threads(p, argv)
     res = load_json(RESULTS)
     for part in a.parts:
         key = part if part != "w2s" else f"w2s|{a.fields[0]}-{a.fields[1]}"

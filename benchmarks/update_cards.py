@@ -39,6 +39,10 @@ def regression_psnr(name: str) -> float:
     return float(10 * np.log10(1 / np.mean((out - clean) ** 2)))
 
 
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def main() -> int:
     from quality import load_all
 
@@ -54,6 +58,25 @@ def main() -> int:
                                                            "ssim": round(v["ssim"], 4)}
         metrics["protocol"] = "../shared/BENCHMARK.md: unclipped Gaussian noise, default_rng(i), " \
                               "output clipped and rounded to 1/255, mean per-image PSNR"
+        gen = _load(ROOT / "benchmarks" / "results" / "generalisation.json")
+        curve = {k.split("|")[2]: round(v, 3) for k, v in gen.items()
+                 if k.startswith(name + "|Set12|")}
+        if curve:
+            metrics["generalisation_set12"] = {"psnr_by_sigma": dict(sorted(curve.items(), key=lambda kv: int(kv[0]))),
+                                               "command": "python benchmarks/generalisation.py"}
+        nm = _load(ROOT / "benchmarks" / "results" / "noise_models.json")
+        if card.get("noise_model") == "poisson-gaussian":
+            for key, rows in nm.items():
+                if key.startswith("w2s|") and not key.endswith("|meta"):
+                    auto = [v for k, v in rows.items() if k.startswith("automatic")]
+                    bm3d = rows.get("BM3D, estimated Gaussian sigma")
+                    if auto:
+                        metrics[f"w2s_fields_{key.split('|')[1]}"] = {
+                            "affine_psnr": round(auto[0]["psnr"], 3),
+                            "affine_ssim": round(auto[0]["ssim"], 4),
+                            "bm3d_estimated_sigma_affine_psnr": round(bm3d["psnr"], 3) if bm3d else None,
+                            "route": "denoise(noisy): Poisson-Gaussian estimate, per-pixel map",
+                            "command": "python benchmarks/noise_models.py --parts w2s"}
         metrics["regression"] = {"image": "skimage camera()[64:320, 128:384], noise "
                                           "default_rng(2024) sigma 25, unclipped",
                                  "psnr": round(regression_psnr(name), 3)}
