@@ -92,18 +92,22 @@ def load_all() -> dict:
 
 
 def table(res: dict, methods, sets, sigmas) -> str:
-    lines = ["| method | " + " | ".join(f"{s} PSNR (SSIM), sigma {'/'.join(map(str, sigmas))}" for s in sets) + " |",
-             "|---|" + "---|" * len(sets)]
+    lines = ["| method | " + " | ".join(f"{s} PSNR (SSIM), sigma {'/'.join(map(str, sigmas))}" for s in sets)
+             + " | s / MP, CPU |",
+             "|---|" + "---|" * len(sets) + "---|"]
     for m in methods:
         cells = []
+        times = []
         for s in sets:
             vals = [res.get(f"{m}|{s}|{sg}") for sg in sigmas]
             cells.append(" / ".join(f"{v['psnr']:.2f} ({v['ssim']:.3f})" if v else "-" for v in vals))
-        lines.append(f"| {m} (measured) | " + " | ".join(cells) + " |")
+            times += [v["s_per_mp"] for v in vals if v]
+        t = f"{np.median(times):.2f}" if times else "-"
+        lines.append(f"| {m} (measured) | " + " | ".join(cells) + f" | {t} |")
     for pm in ("BM3D", "DnCNN-B", "FFDNet"):
         cells = [" / ".join(f"{PUBLISHED[(pm, s)][SIGMAS.index(sg)]:.2f}" for sg in sigmas)
                  if (pm, s) in PUBLISHED else "-" for s in sets]
-        lines.append(f"| {pm} (published) | " + " | ".join(cells) + " |")
+        lines.append(f"| {pm} (published) | " + " | ".join(cells) + " | - |")
     return "\n".join(lines)
 
 
