@@ -119,3 +119,65 @@ def test_noise_synthesis_has_the_requested_level():
 def test_patch_sampler_rejects_too_small_images():
     with pytest.raises(ValueError, match="at least 64x64"):
         PatchSampler([np.zeros((32, 32), np.float32)], 64)
+
+
+def test_poisson_gaussian_synthesis_exact_clipped_and_map_from_noisy():
+    g = torch.Generator().manual_seed(0)
+    clean = torch.full((4, 1, 64, 64), 0.05)
+    spec = {"type": "poisson-gaussian", "a": 0.01, "b": 0.0, "exact": True, "clip": True,
+            "quantize": 255, "map": "noisy"}
+    noisy, smap = add_noise(clean, spec, g)
+    # real Poisson counts: 5 photons on average, multiples of a, never negative
+    assert float(noisy.min()) >= 0.0
+    counts = noisy / 0.01
+    assert abs(float(counts.mean()) - 5.0) < 0.1 and abs(float(counts.var()) - 5.0) < 0.3
+    assert torch.allclose(noisy * 255, torch.round(noisy * 255))
+    # the map comes from the (box-filtered) noisy image, so it varies pixel to pixel
+    assert float(smap.std()) > 0 and abs(float(smap.mean()) - (0.01 * 0.05) ** 0.5) < 0.003
+
+
+def _fake_w2s(root, fields, shape=(96, 96)):
+    import tifffile
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    for f in fields:
+        for c in range(3):
+            clean = 0.2 + 0.6 * np.exp(-((yy - 48 - 10 * c) ** 2 + (xx - 40 - 5 * f) ** 2) / 400.0)
+            a = 0.02
+            noisy = np.clip(a * rng.poisson(clean / a), 0, 1)
+            (root / "noisy").mkdir(parents=True, exist_ok=True)
+            (root / "clean").mkdir(parents=True, exist_ok=True)
+            tifffile.imwrite(root / "noisy" / f"input_avg1_{f:03d}_{c}.tif",
+                             (noisy * 255).round().astype(np.uint8))
+            # the reference is rescaled on its own, as in W2S: gain and offset differ
+            tifffile.imwrite(root / "clean" / f"target_avg400_{f:03d}_{c}.tif",
+                             (clean * 0.8 * 255 + 20).round().astype(np.uint8))
+
+
+def test_training_on_real_pairs_with_affine_validation(tmp_path):
+    torch.set_num_threads(1)
+    _fake_w2s(tmp_path / "microscopy" / "W2S", [1, 2, 3])
+    r = _recipe(arch="ffdnet", arch_args={"depth": 4, "features": 16, "residual": True},
+                train_pairs={"dataset": "w2s", "root": "microscopy/W2S", "fields": [1, 2]},
+                val_pairs={"dataset": "w2s", "root": "microscopy/W2S", "fields": [3, 3]},
+                patch=32, batch=8, steps=120, lr=3e-3, warmup=5)
+    tr = Trainer(r, tmp_path, tmp_path / "out", device="cpu", log=lambda m: None)
+    assert len(tr.pairs) == 6 and tr.pairs[0].shape == (3, 96, 96)
+    # the clean target was matched to the noisy capture's scale (gain and offset removed)
+    p = tr.pairs[0]
+    assert abs(float(p[1].mean()) - float(p[0].mean())) < 0.01
+    assert float(p[2].min()) > 0  # the estimated Poisson-Gaussian map
+    before = tr.validate()
+    for _ in range(120):
+        tr.train_step()
+    after = tr.validate()
+    assert after > before + 1.0
+    path = tr.export(tmp_path / "out")
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert "val_affine_psnr_w2s" in card["training"]
+
+
+def test_recipe_rejects_bad_pairs_spec():
+    with pytest.raises(ValueError, match="train_pairs"):
+        Recipe.from_dict({"name": "x", "arch": "ffdnet", "train_pairs": {"dataset": "other"}})
