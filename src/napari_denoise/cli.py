@@ -450,11 +450,12 @@ def _run_denoise(args) -> int:
     write_image(dst, result.image, meta)
     info = result.info
     if not args.quiet:
+        noise = str(info.get("noise") or "")
+        # the noise model is news only when it is not plain Gaussian
+        extra = "" if noise.lower().startswith(("gaussian", "not estimated")) else f", noise: {noise}"
         print(f"wrote {dst}: {info.get('model')} ({info.get('kind')}), sigma "
               f"{info.get('sigma') or 'n/a'}, axes {info.get('axes')} ({info.get('mode')}), "
-              f"{info.get('device')}, {_fmt_seconds(info.get('seconds'))}")
-        if info.get("noise"):
-            print(f"noise: {info['noise']}")
+              f"{info.get('device')}, {_fmt_seconds(info.get('seconds'))}{extra}")
     return 0
 
 
