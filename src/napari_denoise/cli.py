@@ -452,7 +452,9 @@ def _run_denoise(args) -> int:
     if not args.quiet:
         noise = str(info.get("noise") or "")
         # the noise model is news only when it is not plain Gaussian
-        extra = "" if noise.lower().startswith(("gaussian", "not estimated")) else f", noise: {noise}"
+        plain = noise.lower().startswith(("gaussian", "not estimated"))
+        said = "variance =" in str(info.get("sigma") or "")  # the map or GAT already says it
+        extra = "" if plain or said else f", noise: {noise}"
         print(f"wrote {dst}: {info.get('model')} ({info.get('kind')}), sigma "
               f"{info.get('sigma') or 'n/a'}, axes {info.get('axes')} ({info.get('mode')}), "
               f"{info.get('device')}, {_fmt_seconds(info.get('seconds'))}{extra}")
