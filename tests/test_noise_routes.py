@@ -67,6 +67,10 @@ def test_model_auto_uses_the_poisson_model_when_shipped(pg):
     rng = np.random.default_rng(2)
     gauss = (data.camera()[:256, :256] / 255.0 + rng.normal(0, 0.05, (256, 256))).astype(np.float32)
     assert _run(gauss, "auto").info["model"] == "ffdnet_gray"
+    # colour photos with shot noise keep the natural-image model (with the map)
+    rgb = np.stack([pg, pg * 0.8, pg * 0.6], -1)
+    r = _run(rgb, "auto")
+    assert r.info["model"] == "ffdnet_gray" and "map" in r.info["sigma"]
 
 
 def test_noise_estimate_object_and_strength(clean, pg):

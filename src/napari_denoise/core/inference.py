@@ -295,7 +295,8 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
                 raise DenoiseError(str(exc)) from None
             if e.model == "poisson-gaussian":
                 est = e
-                if auto_model and den.name == DEFAULT_MODEL and mode == "2d":
+                # photos (RGB) keep the natural-image model; microscopy is single-channel
+                if auto_model and den.name == DEFAULT_MODEL and mode == "2d" and not axes.endswith("C"):
                     den = _auto_poisson_model(den, device)
             elif den.needs_sigma:
                 sigma = float(e.sigma)
