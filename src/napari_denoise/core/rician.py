@@ -448,7 +448,7 @@ def estimate_rician_sigma(image, *, background=None) -> RicianEstimate:
             sigma, mask = found
             auto.append((sigma, int(np.count_nonzero(mask)) / plane.size))
             continue
-        from napari_denoise.core.noise import estimate_sigma_2d
+        from .noise import estimate_sigma_2d
 
         fallback.append(estimate_sigma_2d(plane))
 

@@ -32,7 +32,6 @@ MIN_SIDE = 8
 SIGNIFICANCE = 4.0
 
 _DIRECTIONS = ("both", "rows", "cols")
-_AXIS_LETTERS = "TZCYX"
 _MAD_TO_STD = 1.4826
 _MEDIAN_EFFICIENCY = math.sqrt(math.pi / 2.0)  # std(median of n) ~ 1.2533 sigma / sqrt(n)
 
@@ -176,7 +175,7 @@ def estimate_stripes(
     ``direction`` is ``"rows"`` (horizontal stripes: one offset per row),
     ``"cols"`` (vertical stripes: one offset per column) or ``"both"``.
     ``noise_sigma`` is the white-noise std in the image's units; ``None``
-    estimates it (:func:`napari_denoise.core.noise.estimate_sigma_2d` on the
+    estimates it (:func:`.noise.estimate_sigma_2d` on the
     image with the tentative stripes removed).  ``iterations`` passes of
     high-pass + median are accumulated; ``window`` is the length of the running
     median that separates the stripes from the scene.
@@ -225,7 +224,7 @@ def estimate_stripes(
             z -= p[None, :]
 
     if noise_sigma is None:
-        from napari_denoise.core.noise import estimate_sigma_2d
+        from .noise import estimate_sigma_2d
 
         # on the tentatively destriped image: strong stripes would inflate the estimate
         noise_sigma = estimate_sigma_2d(z)
@@ -253,31 +252,9 @@ def estimate_stripes(
 
 
 def _resolve_axes(shape: tuple[int, ...], axes: str | None) -> str:
-    nd = len(shape)
-    if axes is None:
-        if nd >= 3 and shape[-1] in (3, 4):
-            return "?" * (nd - 3) + "YXC"
-        return "?" * (nd - 2) + "YX"
-    if not isinstance(axes, str):
-        raise ValueError(f"axes must be a string such as 'ZYX', got {axes!r}")
-    ax = axes.upper()
-    if len(ax) != nd:
-        raise ValueError(f"axes {axes!r} has {len(ax)} letters but the image has {nd} dimensions")
-    bad = sorted(set(ax) - set(_AXIS_LETTERS))
-    if bad:
-        raise ValueError(
-            f"axes {axes!r} has unknown letter(s) {bad}; use letters from {_AXIS_LETTERS}"
-        )
-    if len(set(ax)) != len(ax):
-        raise ValueError(f"axes {axes!r} repeats a letter")
-    if "Y" not in ax or "X" not in ax:
-        raise ValueError(f"axes {axes!r} must contain both Y and X")
-    iy, ix = ax.index("Y"), ax.index("X")
-    if ix != iy + 1 or ax[ix + 1 :] not in ("", "C"):
-        raise ValueError(
-            f"axes {axes!r}: Y and X must be the last two spatial axes (...YX or ...YXC)"
-        )
-    return ax
+    from .noise import _check_axes, _default_axes  # the same axes rules as noise estimation
+
+    return _default_axes(shape) if axes is None else _check_axes(axes, len(shape))
 
 
 def _to_dtype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
