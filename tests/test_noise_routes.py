@@ -134,3 +134,11 @@ def test_uint16_poisson_data_keeps_dtype_and_range():
     assert out.dtype == np.uint16 and out.shape == img.shape
     assert np.array_equal(img, before)
     assert abs(float(out.mean()) - float(img.mean())) < 0.02 * float(img.mean())
+
+
+@pytest.mark.parametrize("noise", ["gaussian", "poisson-gaussian", "auto"])
+def test_too_small_to_estimate_is_a_denoise_error(noise):
+    # 6x6 is enough to denoise (at least 4x4) but not to estimate the noise (8x8)
+    with pytest.raises(nd.DenoiseError, match="too small to estimate"):
+        _run(np.random.default_rng(0).random((6, 6)).astype(np.float32), "ffdnet_gray",
+             noise=noise)

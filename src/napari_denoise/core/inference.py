@@ -286,7 +286,7 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
             rician_sigma = float(r.sigma)
             noise_info = f"Rician, sigma {rician_sigma:.4g} from the background" + \
                 (f" ({r.message})" if r.message else "")
-        elif noise in ("auto", "poisson-gaussian"):
+        else:  # gaussian, poisson-gaussian, or auto: the fit decides
             from .noise import estimate_noise
 
             try:
@@ -301,12 +301,8 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
             elif den.needs_sigma:
                 sigma = float(e.sigma)
                 sigma_info = f"{sigma:.4g} (estimated)"
-            noise_info = str(e)
-        elif den.needs_sigma:
-            from .noise import estimate_noise
-
-            sigma = float(estimate_noise(sample, axes=axes).sigma)
-            sigma_info = f"{sigma:.4g} (estimated)"
+            if noise != "gaussian":
+                noise_info = str(e)
         if sigma is None and est is None and rician_sigma is None:
             sigma_info = "not needed (blind model)"
     elif sigma is not None and noise == "rician" and sigma_map_c is None:
@@ -343,22 +339,27 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
         f_lo, f_hi = (float(v) for v in vst.forward(np.array([lo, hi])))
         net_lo, net_scale = f_lo, max(f_hi - f_lo, 1e-12)
         sigma_norm = strength / net_scale
+    unit_axes = "CZYX" if nd == 3 else "CYX"  # the layout of one unit of work
     map_fn = None
     if est is not None and vst is None:
-        plane_axes = "CZYX" if nd == 3 else "CYX"
-
         def map_fn(src):  # per-pixel std from this unit's own signal, normalised
-            m = est.sigma_map(src.mean(0, keepdims=True, dtype=np.float64), axes=plane_axes,
+            m = est.sigma_map(src.mean(0, keepdims=True, dtype=np.float64), axes=unit_axes,
                               strength=strength)
             return m / np.float32(scale)
     stripes_fn = None
     if destripe:
         from .stripes import remove_stripes
 
-        def stripes_fn(src):
-            if nd == 3:
-                return np.stack([remove_stripes(c, axes="ZYX") for c in src.astype(np.float32)])
-            return np.stack([remove_stripes(c, axes="YX") for c in src.astype(np.float32)])
+        def stripes_fn(src):  # every 2D plane of every channel on its own
+            return remove_stripes(src.astype(np.float32), axes=unit_axes)
+    post_fn = None  # data units -> data units, after the denoiser
+    if vst is not None:
+        post_fn = vst.inverse  # exact unbiased inverse of the GAT
+    elif rician_sigma is not None and rician_sigma > 0:
+        from .rician import rician_bias_correct
+
+        def post_fn(res):
+            return rician_bias_correct(res, rician_sigma)
 
     out = np.empty(shape, dtype=dt)
     out_c = to_canonical(out, axes)
@@ -445,12 +446,8 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
             res = acc
             res *= np.float32(net_scale)
             res += np.float32(net_lo)
-            if vst is not None:  # exact unbiased inverse of the GAT
-                res = vst.inverse(res).astype(np.float32)
-            if rician_sigma is not None and rician_sigma > 0:
-                from .rician import rician_bias_correct
-
-                res = rician_bias_correct(res, rician_sigma).astype(np.float32)
+            if post_fn is not None:
+                res = post_fn(res).astype(np.float32)
             if dt.kind in "ui":
                 lim = np.iinfo(dt)
                 np.rint(res, out=res)
