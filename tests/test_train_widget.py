@@ -262,10 +262,10 @@ def test_use_in_denoise_docks_it(viewer_train, qtbot, notes):
     layer = viewer.add_image(_stack(frames=4), name="movie")
     _tiny(w, layer, steps=5)
     _wait(qtbot, w.train())
-    assert train_mod._find_denoise_widget(viewer) is None
+    assert denoise_mod.find_denoise_widget(viewer) is None
     dw = w.use_in_denoise()  # saves under the default name, docks Denoise
     assert isinstance(dw, DenoiseWidget)
-    assert train_mod._find_denoise_widget(viewer) is dw
+    assert denoise_mod.find_denoise_widget(viewer) is dw
     assert w.saved_path is not None and w.saved_path.stem == "n2n_movie"
     assert Path(dw.method.value).resolve() == w.saved_path.resolve()
     assert not notes["error"], notes["error"]

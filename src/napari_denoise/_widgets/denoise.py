@@ -1063,6 +1063,49 @@ class DenoiseWidget(Container):
                     pass
 
 
+def find_denoise_widget(viewer) -> DenoiseWidget | None:
+    """The Denoise widget docked in the viewer's window, if any."""
+    window = viewer.window
+    try:
+        widgets = list(window.dock_widgets.values())
+    except Exception:  # noqa: BLE001 - older napari: the wrappers
+        widgets = []
+        for dw in getattr(window, "_dock_widgets", {}).values():
+            inner = getattr(dw, "inner_widget", None)
+            widgets.append(inner() if callable(inner) else dw.widget())
+    for w in widgets:
+        if isinstance(w, DenoiseWidget):
+            return w
+        mg = getattr(w, "_magic_widget", None)  # a native widget wrapping ours
+        if isinstance(mg, DenoiseWidget):
+            return mg
+    return None
+
+
+def open_denoise_widget(viewer, notify) -> DenoiseWidget | None:
+    """The docked Denoise widget, docked first if there is none; ``notify(msg)`` on failure."""
+    dw = find_denoise_widget(viewer)
+    if dw is not None:
+        return dw
+    try:
+        _, dw = viewer.window.add_plugin_dock_widget("napari-denoise", "Denoise")
+    except Exception as exc:  # noqa: BLE001 - plugin not registered, no window
+        notify(f"could not open the Denoise widget: {exc}")
+        return None
+    return dw if isinstance(dw, DenoiseWidget) else getattr(dw, "_magic_widget", dw)
+
+
+def raise_dock(widget) -> None:
+    """Show and raise the dock holding ``widget`` (it may be tabbed behind another)."""
+    try:
+        dock = widget.native.parent()
+        if dock is not None:
+            dock.show()
+            dock.raise_()
+    except RuntimeError:  # deleted meanwhile
+        pass
+
+
 def _notify_error(msg: str) -> None:
     """Errors reach the user as a napari notification, never a traceback."""
     show_error(msg)

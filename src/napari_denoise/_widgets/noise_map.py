@@ -32,10 +32,11 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QPointF, QRectF, Qt, QTimer
 from qtpy.QtGui import QColor, QPainter, QPen
-from qtpy.QtWidgets import QSizePolicy, QWidget
 
 from ..core.axes import AxesError, normalize_axes
-from .denoise import NOISE_MAP_SUFFIX, DenoiseWidget, layer_axes, noise_map_for
+from ._plot import PlotWidget
+from .denoise import (NOISE_MAP_SUFFIX, DenoiseWidget, layer_axes, noise_map_for,
+                      open_denoise_widget, raise_dock)
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -109,7 +110,7 @@ def _layer_map(data, strength: float) -> np.ndarray:
 
 # -- the mean-variance plot -------------------------------------------------------------
 
-class MeanVariancePlot(QWidget):
+class MeanVariancePlot(PlotWidget):
     """Binned (signal mean, variance) points and the fitted line ``a * x + b``,
     drawn with QPainter on linear axes labelled "signal" and "variance"."""
 
@@ -118,9 +119,6 @@ class MeanVariancePlot(QWidget):
         self.points: np.ndarray | None = None  # (n, 3): mean, variance, count
         self.a: float | None = None
         self.b: float | None = None
-        self.paints = 0
-        self.setMinimumHeight(170)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def set_data(self, points, a: float | None, b: float | None):
         pts = None if points is None else np.asarray(points, dtype=np.float64)
@@ -152,27 +150,11 @@ class MeanVariancePlot(QWidget):
         pad = 0.05 * (y1 - y0)
         return x0, x1, y0, y1 + pad
 
-    def paintEvent(self, event):  # noqa: N802 - Qt's name
-        self.paints += 1
-        p = QPainter(self)
-        try:
-            self._paint(p)
-        finally:
-            p.end()
-
     def _paint(self, p: QPainter):
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        pal = self.palette()
-        text = pal.color(pal.ColorRole.Text)
-        p.fillRect(self.rect(), pal.color(pal.ColorRole.Base))
         fm = p.fontMetrics()
         th = fm.height()
-        left = fm.horizontalAdvance("-0.000e-00") + 6
-        top, bottom, right = th + 6, 2 * th + 6, 10
-        plot = QRectF(left, top, max(10, self.width() - left - right),
-                      max(10, self.height() - top - bottom))
-        p.setPen(QPen(text, 1))
-        p.drawRect(plot)
+        plot, text = self._frame(p, left=fm.horizontalAdvance("-0.000e-00") + 6, right=10,
+                                 top=th + 6, bottom=2 * th + 6)
         # axis labels
         p.drawText(QRectF(plot.left(), plot.bottom() + th, plot.width(), th),
                    Qt.AlignmentFlag.AlignHCenter, "signal")
@@ -195,11 +177,7 @@ class MeanVariancePlot(QWidget):
         def sy(y):
             return plot.bottom() - (y - y0) / (y1 - y0) * plot.height()
 
-        p.drawText(QPointF(2, plot.top() + th * 0.8), f"{y1:.3g}")
-        p.drawText(QPointF(2, plot.bottom()), f"{y0:.3g}")
-        p.drawText(QPointF(plot.left(), plot.bottom() + th), f"{x0:.3g}")
-        last = f"{x1:.3g}"
-        p.drawText(QPointF(plot.right() - fm.horizontalAdvance(last), plot.bottom() + th), last)
+        self._tick_labels(p, plot, f"{y1:.3g}", f"{y0:.3g}", f"{x0:.3g}", f"{x1:.3g}")
         p.setClipRect(plot)
         if self.a is not None and self.b is not None:
             p.setPen(QPen(line, 2))
@@ -212,20 +190,6 @@ class MeanVariancePlot(QWidget):
 
 
 # -- the widget ---------------------------------------------------------------------------
-
-def _find_denoise_widget(viewer) -> DenoiseWidget | None:
-    """The Denoise widget docked in the viewer's window, if any."""
-    window = viewer.window
-    try:
-        candidates = list(window.dock_widgets.values())
-    except Exception:  # noqa: BLE001 - older napari
-        candidates = []
-    for w in candidates:
-        for obj in (w, getattr(w, "_magic_widget", None)):
-            if isinstance(obj, DenoiseWidget):
-                return obj
-    return None
-
 
 class NoiseMapWidget(Container):
     """Fit a noise model to an image layer and show its per-pixel noise map."""
@@ -524,11 +488,14 @@ class NoiseMapWidget(Container):
             pass
 
     def _on_estimate_error(self, exc):
-        logger.debug("noise estimate failed", exc_info=exc)
-        _notify_error(f"Noise estimation failed: {exc}")
+        self._report_failure("Noise estimation", exc)
+
+    def _report_failure(self, what: str, exc) -> None:
+        logger.debug("%s failed", what, exc_info=exc)
+        _notify_error(f"{what} failed: {exc}")
         try:
-            self.status.value = f"Noise estimation failed: {exc}"
-        except RuntimeError:
+            self.status.value = f"{what} failed: {exc}"
+        except RuntimeError:  # the widget was deleted meanwhile
             pass
 
     def _on_estimate_finished(self):
@@ -557,6 +524,7 @@ class NoiseMapWidget(Container):
                 raise ValueError(f"'{layer.name}' is an RGB layer: the noise map is shown for "
                                  "grayscale and multichannel layers only")
             strength = float(self.strength.value)
+            est = self.estimate if self._est_layer is layer else None
             if self.source.value == SOURCE_LAYER:
                 src = self.source_layer.value
                 if src is None:
@@ -567,10 +535,8 @@ class NoiseMapWidget(Container):
                                      f"{tuple(src.data.shape)}; '{layer.name}' has "
                                      f"{tuple(layer.data.shape)}")
                 func, args, per_elem = _layer_map, (src.data, strength), 8
-                est = self.estimate if self._est_layer is layer else None
                 meta = {"source": f"layer '{src.name}'"}
             else:
-                est = self.estimate if self._est_layer is layer else None
                 if est is None:
                     raise ValueError(f"estimate the noise of '{layer.name}' first (or choose "
                                      "a painted/computed map layer)")
@@ -633,12 +599,7 @@ class NoiseMapWidget(Container):
             pass
 
     def _on_map_error(self, exc):
-        logger.debug("noise map failed", exc_info=exc)
-        _notify_error(f"Noise map failed: {exc}")
-        try:
-            self.status.value = f"Noise map failed: {exc}"
-        except RuntimeError:
-            pass
+        self._report_failure("Noise map", exc)
 
     def _on_map_finished(self):
         self.map_worker = None
@@ -685,14 +646,9 @@ class NoiseMapWidget(Container):
         if layer is None or out is None:
             _notify_error("Noise map: show a map first (Estimate, or Show map)")
             return None
-        dw = _find_denoise_widget(self._viewer)
+        dw = open_denoise_widget(self._viewer, _notify_error)
         if dw is None:
-            try:
-                _, dw = self._viewer.window.add_plugin_dock_widget("napari-denoise", "Denoise")
-            except Exception as exc:  # noqa: BLE001 - plugin not registered, no window
-                _notify_error(f"could not open the Denoise widget: {exc}")
-                return None
-            dw = dw if isinstance(dw, DenoiseWidget) else getattr(dw, "_magic_widget", dw)
+            return None
         dw.image_layer.reset_choices()
         if layer in dw.image_layer.choices:
             dw.image_layer.value = layer
@@ -700,13 +656,7 @@ class NoiseMapWidget(Container):
         dw.noise_map.reset_choices()
         if out in dw.noise_map.choices:
             dw.noise_map.value = out
-        try:
-            dock = dw.native.parent()
-            if dock is not None:
-                dock.show()
-                dock.raise_()
-        except RuntimeError:
-            pass
+        raise_dock(dw)
         return dw
 
     def _on_destroyed(self, *args):

@@ -39,14 +39,15 @@ from napari.layers import Image
 from napari.qt.threading import create_worker
 from napari.utils import progress as napari_progress
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QPointF, QRectF, Qt, QTimer
+from qtpy.QtCore import QPointF, Qt, QTimer
 from qtpy.QtGui import QColor, QPainter, QPen, QPolygonF
-from qtpy.QtWidgets import QSizePolicy, QWidget
+from qtpy.QtWidgets import QSizePolicy
 
 from ..core.axes import AxesError
 from ..core.inference import DenoiseError
+from ._plot import PlotWidget
 from .denoise import (DenoiseWidget, WorkerRuntimeError, available_models, format_seconds,
-                      layer_axes, model_key)
+                      layer_axes, model_key, open_denoise_widget, raise_dock)
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -88,7 +89,7 @@ _NO_INIT = "__none__"
 
 # -- the loss plot ---------------------------------------------------------------------------
 
-class LossPlot(QWidget):
+class LossPlot(PlotWidget):
     """Training loss, validation loss (log scale, left) and validation PSNR (dB, right)
     against the step, drawn with QPainter; repainted at most every ``interval_ms``."""
 
@@ -99,9 +100,6 @@ class LossPlot(QWidget):
         self.train: list[tuple[int, float]] = []
         self.val: list[tuple[int, float]] = []
         self.psnr: list[tuple[int, float]] = []
-        self.paints = 0
-        self.setMinimumHeight(170)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(self.interval_ms)
@@ -125,29 +123,13 @@ class LossPlot(QWidget):
         if not self._timer.isActive():
             self._timer.start()
 
-    def paintEvent(self, event):  # noqa: N802 - Qt's name
-        self.paints += 1
-        p = QPainter(self)
-        try:
-            self._paint(p)
-        finally:
-            p.end()
-
     def _paint(self, p: QPainter):
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        pal = self.palette()
-        text = pal.color(pal.ColorRole.Text)
-        p.fillRect(self.rect(), pal.color(pal.ColorRole.Base))
         fm = p.fontMetrics()
         th = fm.height()
         left, right = fm.horizontalAdvance("1e-00 ") + 4, 8
         if self.psnr:
             right = fm.horizontalAdvance("00.0 dB") + 6
-        top, bottom = th + 6, th + 6
-        plot = QRectF(left, top, max(10, self.width() - left - right),
-                      max(10, self.height() - top - bottom))
-        p.setPen(QPen(text, 1))
-        p.drawRect(plot)
+        plot, text = self._frame(p, left=left, right=right, top=th + 6, bottom=th + 6)
         colours = {"train": QColor(80, 150, 255), "val": QColor(255, 150, 40),
                    "psnr": QColor(90, 200, 90)}
         # legend
@@ -182,11 +164,7 @@ class LossPlot(QWidget):
             return plot.bottom() - (math.log10(v) - lo) / (hi - lo) * plot.height()
 
         p.setPen(text)
-        p.drawText(QPointF(2, plot.top() + th * 0.8), f"{10 ** hi:.0e}")
-        p.drawText(QPointF(2, plot.bottom()), f"{10 ** lo:.0e}")
-        p.drawText(QPointF(plot.left(), plot.bottom() + th), f"{s0}")
-        last = f"step {s1}"
-        p.drawText(QPointF(plot.right() - fm.horizontalAdvance(last), plot.bottom() + th), last)
+        self._tick_labels(p, plot, f"{10 ** hi:.0e}", f"{10 ** lo:.0e}", f"{s0}", f"step {s1}")
         p.setClipRect(plot)
         pts = self.train
         stride = max(1, len(pts) // max(1, int(plot.width())))
@@ -414,25 +392,6 @@ def _current_plane(viewer, layer: Image, max_pixels: int = 1024 * 1024):
     if not layer.rgb:
         props["colormap"] = layer.colormap
     return plane, ("YXC" if layer.rgb else "YX"), props
-
-
-def _find_denoise_widget(viewer) -> DenoiseWidget | None:
-    """The docked Denoise widget, if any."""
-    window = viewer.window
-    try:
-        widgets = list(window.dock_widgets.values())
-    except Exception:  # noqa: BLE001 - older napari: the wrappers
-        widgets = []
-        for dw in getattr(window, "_dock_widgets", {}).values():
-            inner = getattr(dw, "inner_widget", None)
-            widgets.append(inner() if callable(inner) else dw.widget())
-    for w in widgets:
-        if isinstance(w, DenoiseWidget):
-            return w
-        mg = getattr(w, "_magic_widget", None)  # a native widget wrapping ours
-        if isinstance(mg, DenoiseWidget):
-            return mg
-    return None
 
 
 # -- the widget --------------------------------------------------------------------------------
@@ -971,15 +930,9 @@ class TrainWidget(Container):
             path = self.save()
             if path is None:
                 return None
-        dw = _find_denoise_widget(self._viewer)
+        dw = open_denoise_widget(self._viewer, _notify_error)
         if dw is None:
-            try:
-                _, dw = self._viewer.window.add_plugin_dock_widget("napari-denoise", "Denoise")
-            except Exception as exc:  # noqa: BLE001 - plugin not registered, no window
-                _notify_error(f"could not open the Denoise widget: {exc}")
-                return None
-            if not isinstance(dw, DenoiseWidget):
-                dw = getattr(dw, "_magic_widget", dw)
+            return None
         dw.refresh_models()
         key = None
         for v in dw.method.choices:
@@ -996,13 +949,7 @@ class TrainWidget(Container):
         layer = self._train_layer
         if layer is not None and layer in dw.image_layer.choices:
             dw.image_layer.value = layer
-        try:
-            dock = dw.native.parent()
-            if dock is not None:
-                dock.show()
-                dock.raise_()
-        except RuntimeError:
-            pass
+        raise_dock(dw)
         return dw
 
     def _on_destroyed(self, *args):
