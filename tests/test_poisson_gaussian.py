@@ -30,17 +30,11 @@ def phantom():
     return img
 
 
-@pytest.mark.parametrize("a,b", [(0.01, 1e-3), (0.003, 4e-4), (0.001, 1e-3), (0.0003, 1e-4)])
-def test_recovers_known_a_b(phantom, a, b):
-    est = estimate_noise(_pg(phantom, a, b), model="poisson-gaussian")
-    assert est.model == "poisson-gaussian"
-    assert est.a == pytest.approx(a, rel=0.10)
-    assert est.b == pytest.approx(b, rel=0.10)
-
-
-def test_recovers_a_b_on_a_natural_image(camera):
-    a, b = 0.003, 4e-4
-    est = estimate_noise(_pg(camera, a, b), model="poisson-gaussian")
+@pytest.mark.parametrize("image,a,b", [("phantom", 0.01, 1e-3), ("phantom", 0.003, 4e-4),
+                                       ("phantom", 0.001, 1e-3), ("phantom", 0.0003, 1e-4),
+                                       ("camera", 0.003, 4e-4)])  # and a natural image
+def test_recovers_known_a_b(request, image, a, b):
+    est = estimate_noise(_pg(request.getfixturevalue(image), a, b), model="poisson-gaussian")
     assert est.model == "poisson-gaussian"
     assert est.a == pytest.approx(a, rel=0.10)
     assert est.b == pytest.approx(b, rel=0.10)
