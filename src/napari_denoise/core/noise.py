@@ -449,12 +449,13 @@ def _pg_stats_frames(z0: np.ndarray, z1: np.ndarray, block: int = PG_BLOCK):
     return _block_stats(mean, d, g, bad, block)
 
 
-def _select_smooth(m, v, g, a, b, frames: bool):
-    """Blocks whose gradient energy matches pure noise of the fitted model."""
-    var = np.maximum(a * m + b, 1e-12)
-    # pure noise: E[dx^2 + dy^2] = 4 var for the image, 2 var(d)=... for frame differences
-    ratio = g / (4.0 * var)
-    return ratio < 1.4
+def _select_smooth(m, g, a, b):
+    """Blocks whose gradient energy matches pure noise of the fitted model.
+
+    For pure noise E[dx^2 + dy^2] = 4 var, both for an image and for the halved
+    squared differences of two frames (see ``_pg_stats_frames``).
+    """
+    return g / (4.0 * np.maximum(a * m + b, 1e-12)) < 1.4
 
 
 def fit_poisson_gaussian(planes, *, frames: bool = False, block: int = PG_BLOCK):
@@ -483,7 +484,7 @@ def fit_poisson_gaussian(planes, *, frames: bool = False, block: int = PG_BLOCK)
     corr = _quantile_correction(block, bool(frames))
     a, b, se, pts = _fit_binned(m, v, corr)
     for _ in range(4):  # drop textured blocks, judged against the current fit
-        sel = _select_smooth(m, v, g, max(a, 0.0), b, frames)
+        sel = _select_smooth(m, g, max(a, 0.0), b)
         if np.count_nonzero(sel) < PG_MIN_BLOCKS:
             raise ValueError(f"too few smooth {block}x{block} blocks for a Poisson-Gaussian fit "
                              f"({int(np.count_nonzero(sel))}, need {PG_MIN_BLOCKS}); the image is "
