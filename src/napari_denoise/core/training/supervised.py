@@ -48,8 +48,6 @@ class Recipe:
     # real noisy/clean pairs: {"dataset": "w2s", "root": "microscopy/W2S", "fields": [1, 60]}
     train_pairs: dict | None = None
     val_pairs: dict | None = None  # validated with the affine PSNR (gain and offset fitted)
-    # validation noise when it is not Gaussian at val_sigmas: a noise dict with fixed values
-    val_noise: dict | None = None
     seed: int = 0
     description: str = ""
     noise_model: str = "gaussian"
@@ -247,47 +245,35 @@ class Trainer:
         return float(loss.detach())
 
     def validate(self) -> float:
-        """Mean PSNR over validation images and sigmas (fixed noise seeds)."""
+        """Mean validation PSNR: Gaussian noise at ``val_sigmas`` with fixed seeds (clipped,
+        rounded output), or the affine PSNR on real ``val_pairs``."""
         import torch
 
-        if self.val_pairs is not None:
-            return self._validate_pairs()
-        if not self.val_images:
+        cases = list(self._val_cases())
+        if not cases:
             return float("nan")
         self.model.eval()
         scores = []
         with torch.inference_mode():
-            if self.r.val_noise is not None:
-                g = torch.Generator().manual_seed(12345)
-                for im in self.val_images:
-                    x = torch.from_numpy(im)[None, None].to(self.device)
-                    noisy, smap = add_noise(x, self.r.val_noise, g)
-                    y = self.model(noisy, smap)[0, 0].float().cpu().numpy()
-                    scores.append(psnr(np.round(np.clip(y, 0, 1) * 255) / 255, im))
-                return float(np.mean(scores))
-            for i, im in enumerate(self.val_images):
-                rng = np.random.default_rng(i)
-                noise = rng.standard_normal(im.shape).astype(np.float32)
-                for s in self.r.val_sigmas:
-                    x = torch.from_numpy(im + noise * s / 255.0)[None, None].to(self.device)
-                    smap = torch.full((1,), s / 255.0, device=self.device)
-                    y = self.model(x, smap)[0, 0].float().cpu().numpy()
-                    y = np.round(np.clip(y, 0, 1) * 255) / 255
-                    scores.append(psnr(y, im))
+            for x, smap, ref, score in cases:
+                y = self.model(torch.from_numpy(x)[None, None].to(self.device),
+                               smap.to(self.device))[0, 0].float().cpu().numpy()
+                scores.append(score(y, ref))
         return float(np.mean(scores))
 
-    def _validate_pairs(self) -> float:
+    def _val_cases(self):
+        """(noisy image, noise map tensor, reference, scorer) for every validation case."""
         import torch
 
-        self.model.eval()
-        scores = []
-        with torch.inference_mode():
+        if self.val_pairs is not None:
             for p in self.val_pairs:
-                x = torch.from_numpy(p[0])[None, None].to(self.device)
-                m = torch.from_numpy(p[2])[None, None].to(self.device)
-                y = self.model(x, m)[0, 0].float().cpu().numpy()
-                scores.append(affine_psnr(y, p[1]))
-        return float(np.mean(scores))
+                yield p[0], torch.from_numpy(p[2])[None, None], p[1], affine_psnr
+            return
+        for i, im in enumerate(self.val_images):
+            noise = np.random.default_rng(i).standard_normal(im.shape).astype(np.float32)
+            for s in self.r.val_sigmas:
+                yield (im + noise * s / 255.0, torch.full((1,), s / 255.0), im,
+                       lambda y, ref: psnr(np.round(np.clip(y, 0, 1) * 255) / 255, ref))
 
     def run(self, minutes: float | None = None, stop=None) -> dict:
         t0 = time.time()
