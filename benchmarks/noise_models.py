@@ -180,7 +180,6 @@ def part_w2s(root: Path, fields, methods) -> dict:
         noisy = tifffile.imread(pn)
         gt = tifffile.imread(pt)
         runs = {"input (no denoising)": lambda: noisy}
-        gsig = None
         if "bm3d" in methods:
             def bm3d_gauss():
                 return nd.denoise(noisy, "bm3d", sigma=float(estimate_noise(noisy).sigma),
@@ -248,7 +247,7 @@ def main(argv=None) -> int:
     for k in res:
         if k.startswith("w2s|") and not k.endswith("|meta"):
             f = [int(v) for v in k.split("|")[1].split("-")]
-            print(f"\n### Real widefield microscopy (W2S)\n")
+            print("\n### Real widefield microscopy (W2S)\n")
             print(table_w2s(res[k], f))
     return 0
 
