@@ -25,9 +25,9 @@ def register_arch(name: str):
 def _register_builtin() -> None:
     if _ARCHS:
         return
-    from .archs import DnCNN, FFDNet, UNet
+    from .archs import DnCNN, DRUNet, FFDNet, UNet
 
-    _ARCHS.update({"dncnn": DnCNN, "ffdnet": FFDNet, "unet": UNet})
+    _ARCHS.update({"dncnn": DnCNN, "ffdnet": FFDNet, "unet": UNet, "drunet": DRUNet})
 
 
 def arch_names() -> list[str]:

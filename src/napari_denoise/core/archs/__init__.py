@@ -11,7 +11,8 @@ engine reads:
 """
 
 from .dncnn import DnCNN
+from .drunet import DRUNet
 from .ffdnet import FFDNet
 from .unet import UNet
 
-__all__ = ["DnCNN", "FFDNet", "UNet"]
+__all__ = ["DnCNN", "DRUNet", "FFDNet", "UNet"]

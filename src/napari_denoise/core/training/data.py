@@ -10,13 +10,24 @@ import numpy as np
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
-def load_folder(folder: str | Path, gray: bool = True) -> list[np.ndarray]:
-    """All images of a folder as float32 in [0, 1], sorted by name."""
+def load_folder(folder: str | Path, gray: bool = True, exclude=(), only=None) -> list[np.ndarray]:
+    """All images of a folder as float32 in [0, 1], sorted by name.
+
+    ``exclude``: file names left out (a held-apart validation split); ``only``: the
+    file names to take (that split), in the order given.
+    """
     from skimage import io
     from skimage.color import rgb2gray
 
     folder = Path(folder)
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if only is not None:
+        by_name = {p.name: p for p in files}
+        missing = [n for n in only if n not in by_name]
+        if missing:
+            raise FileNotFoundError(f"not in {folder}: {', '.join(missing)}")
+        files = [by_name[n] for n in only]
+    files = [p for p in files if p.name not in set(exclude)]
     if not files:
         raise FileNotFoundError(f"no images in {folder}")
     out = []

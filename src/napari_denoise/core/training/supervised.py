@@ -34,6 +34,9 @@ class Recipe:
     noise: dict = field(default_factory=lambda: {"type": "gaussian", "sigma": [0, 55]})
     train_data: str = "train/Train400"
     val_data: str = "test/Set12"
+    # file names of train_data held apart for validation (and left out of training);
+    # when given, val_data is not used
+    val_holdout: list | None = None
     val_sigmas: list = field(default_factory=lambda: [25])
     patch: int = 50
     batch: int = 64
@@ -146,15 +149,20 @@ class Trainer:
                                     recipe.train_pairs["fields"])
             self.images = self.pairs
         else:
-            self.images = images if images is not None else load_folder(root / recipe.train_data)
+            self.images = images if images is not None else load_folder(
+                root / recipe.train_data, exclude=recipe.val_holdout or ())
         self.val_pairs = None
         if recipe.val_pairs:
             self.val_pairs = load_pairs(root / recipe.val_pairs.get("root", "microscopy/W2S"),
                                         recipe.val_pairs["fields"])
             self.val_images = []
         else:
-            self.val_images = val_images if val_images is not None else (
-                load_folder(root / recipe.val_data) if recipe.val_data else [])
+            if val_images is not None:
+                self.val_images = val_images
+            elif recipe.val_holdout:
+                self.val_images = load_folder(root / recipe.train_data, only=recipe.val_holdout)
+            else:
+                self.val_images = load_folder(root / recipe.val_data) if recipe.val_data else []
         self.sampler = PatchSampler(self.images, recipe.patch, seed=recipe.seed)
         with torch.random.fork_rng(devices=[]):  # seed the init without touching the caller's RNG
             torch.manual_seed(recipe.seed)
@@ -331,7 +339,8 @@ class Trainer:
                                  f"recipes/{self.r.name}.json --data ../shared/data -o weights/",
             "metrics": metrics or {},
             "training": {"steps": self.step,
-                         ("val_affine_psnr_w2s" if self.val_pairs is not None else "val_psnr_set12"):
+                         ("val_affine_psnr_w2s" if self.val_pairs is not None else
+                          "val_psnr_holdout" if self.r.val_holdout else "val_psnr_set12"):
                              round(self.best, 3),
                          "recipe": asdict(self.r)},
             "licence": self.r.licence,
