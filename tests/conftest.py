@@ -54,3 +54,4 @@ def plugin():
     except KeyError:
         pm.register(npe2.PluginManifest.from_file(Path(napari_denoise.__file__).parent / "napari.yaml"))
     return pm
+

@@ -110,9 +110,9 @@ def test_denoise_stack_keeps_imagej_metadata(tmp_path, smooth_model, capsys):
     src, dst = tmp_path / "stack.tif", tmp_path / "stack_out.tif"
     tifffile.imwrite(src, stack, imagej=True, resolution=(1 / 0.2, 1 / 0.2),
                      metadata={"axes": "ZYX", "spacing": 0.7, "unit": "um"})
-    dst.write_bytes(b"old")  # an existing output is replaced
+    dst.write_bytes(b"old")  # a file we did not write is replaced only with --overwrite
     rc = main(["denoise", str(src), "-o", str(dst), "-m", str(smooth_model), "--sigma", "300",
-               "--quiet"])
+               "--quiet", "--overwrite"])
     out, err = capsys.readouterr()
     assert rc == 0 and out == "" and err == ""
     with tifffile.TiffFile(dst) as tf:
@@ -241,7 +241,8 @@ def test_failure_while_writing_keeps_previous_output(inputs, smooth_model, capsy
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(tifffile, "imwrite", full_disk)
-    rc = main(["denoise", str(inputs / "img.tif"), "-o", str(dst), "-m", str(smooth_model)])
+    rc = main(["denoise", str(inputs / "img.tif"), "-o", str(dst), "-m", str(smooth_model),
+               "--overwrite"])
     line = _assert_one_line_error(capsys.readouterr().err)
     assert rc == 1 and "No space left" in line
     assert dst.read_bytes() == b"previous"

@@ -44,7 +44,7 @@ def test_sampler_geometry_pairs_and_disjoint_validation(kind):
            "subsample": P.SubsampleSampler, "blindspot": P.BlindSpotSampler}[kind]
     args = {"two": [stack, other], "subsample": [stack[0]]}.get(kind, [stack])
     s = cls(*args, **common)
-    from napari_denoise.core.inference import estimate_range
+    from napari_denoise.core.normalise import estimate_range
 
     assert (s.lo, s.hi) == estimate_range(args[0])  # the rule denoise applies
     b = s.batch(5)

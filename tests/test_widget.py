@@ -396,3 +396,32 @@ def test_sample_data_contributions(make_napari_viewer, plugin):
         n = len(viewer.layers)
         viewer.open_sample("napari-denoise", key)
         assert len(viewer.layers) > n
+
+
+def test_a_result_that_removed_more_than_noise_is_flagged(viewer_widget, qtbot, notes):
+    """The residual guard reaches the user as a notification; the result is still a new
+    layer and the input is untouched."""
+    import torch
+
+    from napari_denoise.core.archs import DnCNN
+    from napari_denoise.core.weights import save_model
+
+    viewer, w = viewer_widget
+    bad = DnCNN(depth=3, features=8)
+    with torch.no_grad():  # output = input - 0.3 (of the range): far more than the noise
+        for p in bad.parameters():
+            p.zero_()
+        bad.body[-1].bias.fill_(0.3)
+    path = Path(os.environ["NAPARI_DENOISE_MODELS"]) / "shifty.safetensors"
+    save_model(bad, path, tiny_card(name="shifty"))
+    w.refresh_models()
+    w.method.value = str(path)
+    data = _noisy((64, 64))
+    original = data.copy()
+    layer = viewer.add_image(data, name="img")
+    w.image_layer.value = layer
+    _wait(qtbot, w, w.run)
+    assert not notes["error"], notes["error"]
+    assert any("more than noise" in m for m in notes["warning"]), notes["warning"]
+    np.testing.assert_array_equal(layer.data, original)
+    assert "img_denoised" in viewer.layers

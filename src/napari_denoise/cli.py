@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import sys
 import textwrap
@@ -71,6 +72,24 @@ def _sigma_arg(text: str):
     return value
 
 
+def _range_arg(text: str) -> tuple[float, float]:
+    parts = text.replace(" ", "").split(",")
+    try:
+        lo, hi = (float(v) for v in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad value {text!r}: two numbers LOW,HIGH such as "
+                                         f"0,4095") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
+        raise argparse.ArgumentTypeError(f"bad value {text!r}: need LOW < HIGH")
+    return lo, hi
+
+
+def _alias_text() -> str:
+    from .core.models import ALIASES
+
+    return ", ".join(f"{a} = {b}" for a, b in sorted(ALIASES.items()) if a != b)
+
+
 def _tile_arg(text: str) -> int:
     try:
         value = int(text)
@@ -104,10 +123,16 @@ def _add_denoise(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", metavar="IN", help="image file to denoise")
     p.add_argument("-o", "--output", metavar="OUT", required=True,
-                   help="output file (format from the extension; replaced if it exists)")
+                   help="output file (format from the extension); never the input file; an "
+                        "existing file is replaced only if an earlier run wrote it, or with "
+                        "--overwrite")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace OUT even if napari-denoise did not write it (never IN itself)")
     p.add_argument("--model", "-m", default="auto", metavar="NAME|PATH",
-                   help="denoiser: a name from 'napari-denoise models' or a .safetensors file "
-                        "(default: auto = ffdnet_gray)")
+                   help="denoiser: a name from 'napari-denoise models' or a .safetensors file. "
+                        "auto (default): ffdnet_microscopy for single-channel data whose noise "
+                        "grows with the signal (camera, microscope), ffdnet_gray otherwise. "
+                        f"Aliases: {_alias_text()}")
     p.add_argument("--sigma", "-s", type=_sigma_arg, default=None, metavar="auto|S",
                    help="noise standard deviation in the data's units, or 'auto' to estimate "
                         "it (default: estimated for models that need it)")
@@ -119,6 +144,9 @@ def _add_denoise(sub) -> None:
                         "others) or rician (magnitude MRI, bias-corrected) (default: auto)")
     p.add_argument("--noise-map", metavar="FILE", default=None,
                    help="per-pixel noise std (same shape as IN, data units) from an image file")
+    p.add_argument("--data-range", type=_range_arg, default=None, metavar="LOW,HIGH",
+                   help="values mapped to black and white for the networks (default: robust "
+                        "percentiles of the data; e.g. 0,4095 for 12-bit data)")
     p.add_argument("--strength", type=float, default=1.0, metavar="F",
                    help="multiplies the noise level: above 1 smooths more, below 1 keeps more "
                         "detail (default: 1)")
@@ -412,6 +440,7 @@ def _run_denoise(args) -> int:
 
     src, dst = Path(args.input), Path(args.output)
     check_writable(dst)  # extension / folder problems before reading anything
+    _check_output(src, dst, args.overwrite)
     try:
         data, meta = read_image(src)
     except FileNotFoundError:
@@ -439,7 +468,8 @@ def _run_denoise(args) -> int:
         raise CLIError(f"--strength must be positive, not {args.strength}", 2)
     gen = denoise_iter(data, args.model, sigma=sigma, axes=axes, mode=args.mode,
                        device=args.device, tile=args.tile, noise=args.noise,
-                       strength=args.strength, destripe=args.destripe)
+                       strength=args.strength, destripe=args.destripe,
+                       data_range=args.data_range)
     try:
         result = _run_with_progress(gen, args.quiet)
     except Exception as exc:
@@ -449,6 +479,10 @@ def _run_denoise(args) -> int:
         raise new from None
     write_image(dst, result.image, meta)
     info = result.info
+    for text in info.get("notes", []) if not args.quiet else []:
+        print(f"{PROG}: note: {text}", file=sys.stderr)
+    for text in info.get("warnings", []):  # even with --quiet: the result may be poor
+        print(f"{PROG}: warning: {text}", file=sys.stderr)
     if not args.quiet:
         noise = str(info.get("noise") or "")
         # the noise model is news only when it is not plain Gaussian
@@ -459,6 +493,24 @@ def _run_denoise(args) -> int:
               f"{info.get('sigma') or 'n/a'}, axes {info.get('axes')} ({info.get('mode')}), "
               f"{info.get('device')}, {_fmt_seconds(info.get('seconds'))}{extra}")
     return 0
+
+
+def _check_output(src: Path, dst: Path, overwrite: bool) -> None:
+    """Never write over the input; replace other files only if we wrote them or when told."""
+    from .io import written_by_napari_denoise
+
+    if not dst.exists():
+        return
+    try:
+        same = src.exists() and dst.samefile(src)
+    except OSError:
+        same = False
+    if same:
+        raise CLIError(f"the output {dst} is the input file: choose another -o (the input is "
+                       f"never overwritten)", 2)
+    if not overwrite and not written_by_napari_denoise(dst):
+        raise CLIError(f"{dst} exists and was not written by {PROG}: pass --overwrite to "
+                       f"replace it, or choose another -o", 2)
 
 
 # -- train --------------------------------------------------------------------------------
@@ -660,6 +712,7 @@ def _card_facts(card: dict) -> str:
 
 def _run_models(args) -> int:
     from .api import list_models
+    from .core.weights import card_for_display
 
     models = list_models()
     if args.json:
@@ -687,10 +740,14 @@ def _run_models(args) -> int:
             print(f"  {m['name']:<{name_w}}{lines[0]}")
             for ln in lines[1:]:
                 print(indent + ln)
-            facts = _card_facts(m.get("card") or {}) if kind != "classical" else ""
+            facts = _card_facts(card_for_display(m.get("card") or {})) \
+                if kind != "classical" else ""
             for ln in textwrap.wrap(facts, max(30, width - len(indent))):
                 print(indent + ln)
         print()
+    print(f"Aliases: {_alias_text()}")
+    print("auto (the default) picks ffdnet_microscopy for single-channel data whose noise "
+          "grows with the signal, ffdnet_gray otherwise")
     print(f"Use one with: {PROG} denoise IN -o OUT --model NAME")
     return 0
 
@@ -799,8 +856,28 @@ def _quiet_libraries(debug: bool):
             warnings.showwarning = old_show
 
 
+_PY_PARAM = re.compile(r"\b(pairs|axis|axes|target|sigma|strength|noise|mode|tile|data_range|"
+                       r"model|init|minutes|steps|device)=(?:'([^']*)'|([\w.-]+))?")
+
+
+def to_flags(text: str) -> str:
+    """Python keyword syntax in a message (``pairs='subsample'``, ``target=``) -> the
+    command line's flags (``--pairs subsample``, ``--target``)."""
+    def sub(m):
+        flag = "--" + m.group(1).replace("_", "-")
+        value = m.group(2) if m.group(2) is not None else m.group(3)
+        return f"{flag} {value}" if value else flag
+
+    return _PY_PARAM.sub(sub, text)
+
+
 def _message(exc: BaseException) -> tuple[str, int]:
-    """(one-line message, exit status) for an exception."""
+    """(one-line message, exit status) for an exception, in the command line's words."""
+    msg, code = _message_raw(exc)
+    return to_flags(msg), code
+
+
+def _message_raw(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, CLIError):
         return str(exc), exc.code
     if isinstance(exc, FileNotFoundError):

@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ImageMeta", "read_image", "write_image", "check_writable", "TIFF_SUFFIXES",
+__all__ = ["ImageMeta", "read_image", "write_image", "check_writable", "written_by_napari_denoise",
+           "TIFF_SUFFIXES",
            "IMAGEIO_SUFFIXES"]
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
@@ -136,18 +137,32 @@ def _imagej_unit(unit):
     return "".join(c if ord(c) < 128 else f"\\u{ord(c):04X}" for c in str(unit))
 
 
-def _map_tiff_axes(tiff_axes: str, path) -> str:
+def _map_tiff_axes(tiff_axes: str, path, shape=None, rgb: bool = True) -> str:
     """tifffile's axes letters -> ours (T, Z, C, Y, X).
 
-    S (samples: RGB or interleaved channels) is C; I (a plain sequence of pages) and
-    Q (unknown) become Z, as a 3-D array without metadata is taken to be a stack;
-    any other letter (E, L, P, R, H, A, V, M ...) takes the first free one of T, C, Z.
+    S (samples) is C when the file says it is colour (``rgb``: photometric RGB); a
+    plain file's S (tifffile writes a short leading axis of a bare array as S) is a
+    generic axis like I (a plain sequence of pages) and Q (unknown). When every axis
+    but Y and X is generic, the shape decides as for arrays (:func:`core.axes.guess_axes`:
+    a 3-D stack is Z, 5-D is TZCYX); otherwise each generic axis takes the first free
+    one of Z, T, C, and any other letter (E, L, P, R, H, A, V, M ...) of T, C, Z.
     """
+    generic = [a in "IQ" or (a == "S" and not rgb) for a in tiff_axes]
+    rest = [a for a, g in zip(tiff_axes, generic) if not g]
+    if shape is not None and any(generic) and set(rest) == {"Y", "X"} and \
+            tiff_axes.endswith(("YX", "XY")):
+        from .core.axes import guess_axes
+
+        guess = guess_axes(tuple(shape[:-2]) + (max(shape[-2:]),) * 2, rgb=False)
+        return guess[:-2] + tiff_axes[-2:]
     out = []
     pending = []
     for i, a in enumerate(tiff_axes):
         if a in "TZCYX":
             out.append(a)
+        elif a == "S" and not rgb:
+            out.append(None)
+            pending.append((i, "ZTC"))
         elif a == "S":
             out.append("C" if "C" not in tiff_axes else None)
             if out[-1] is None:
@@ -165,7 +180,7 @@ def _map_tiff_axes(tiff_axes: str, path) -> str:
                              f"the supported axes T, Z, C, Y, X")
         out[i] = free[0]
     ax = "".join(out)
-    if len(set(ax)) != len(ax) or "Y" not in ax or "X" not in ax or ax.index("Y") > ax.index("X"):
+    if len(set(ax)) != len(ax) or "Y" not in ax or "X" not in ax:
         raise ValueError(f"{path}: TIFF axes {tiff_axes} are not supported (need Y and X, "
                          f"each of T, Z, C at most once)")
     return ax
@@ -279,7 +294,11 @@ def _read_tiff(path: Path):
         axes = _guess_axes(data.shape)
         tiff_axes = _to_tiff_axes(axes, data.shape, data.dtype)
     else:
-        axes = _map_tiff_axes(tiff_axes, path)
+        # colour only when the file says so: RGB samples stored per pixel (...YXS), or
+        # in an ImageJ/OME file; a bare (3 or 4, Y, X) array written by tifffile becomes
+        # "planar RGB" by default, but it is a stack of planes far more often than colour
+        rgb = photometric == 2 and (tiff_axes.endswith("S") or kind != "shaped")
+        axes = _map_tiff_axes(tiff_axes, path, data.shape, rgb=rgb)
 
     meta = ImageMeta(axes=axes, shape=tuple(data.shape), dtype=str(data.dtype), format="tiff",
                      path=str(path))
@@ -288,6 +307,10 @@ def _read_tiff(path: Path):
                  "extrasamples": extrasamples, "resolution": resolution,
                  "resolutionunit": resolutionunit}
 
+    if resolution[:2] == (1.0, 1.0) and resolutionunit != 1:
+        # 1 pixel per inch (or cm): a writer's placeholder, not a pixel size
+        resolution, resolutionunit = (1.0, 1.0), 1
+        meta.tiff.update(resolution=resolution, resolutionunit=resolutionunit)
     # X/Y pixel size from the resolution tags (pixels per unit)
     xres, yres = (resolution + (1.0, 1.0))[:2]
     res_known = False
@@ -474,6 +497,23 @@ def write_image(path, array, meta: ImageMeta | None = None) -> Path:
     return path
 
 
+SOFTWARE = "napari-denoise"
+
+
+def written_by_napari_denoise(path) -> bool:
+    """Whether ``path`` is a TIFF this package wrote (its Software tag says so)."""
+    path = Path(path)
+    if not _sniff_tiff(path):
+        return False
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tf:
+            return str(tf.pages[0].software or "").startswith(SOFTWARE)
+    except Exception:  # noqa: BLE001 - unreadable: not ours
+        return False
+
+
 def _write_imageio(tmp: Path, array: np.ndarray, suffix: str) -> None:
     import imageio.v3 as iio
 
@@ -543,8 +583,8 @@ def _write_tiff(tmp: Path, array: np.ndarray, meta: ImageMeta | None) -> None:
             if kind != "imagej" else 1
     if res is not None:
         kw["resolution"] = tuple(float(r) for r in res[:2])
-        if resunit is not None:
-            kw["resolutionunit"] = int(resunit)
+        # never tifffile's default of inches for a size we could not name
+        kw["resolutionunit"] = int(resunit) if resunit is not None else 1
 
     if kind == "imagej":
         md: dict[str, Any] = {"axes": tiff_axes}
@@ -560,7 +600,7 @@ def _write_tiff(tmp: Path, array: np.ndarray, meta: ImageMeta | None) -> None:
             md["finterval"] = fi
         kw.pop("planarconfig", None)
         kw.pop("extrasamples", None)
-        tifffile.imwrite(tmp, array, imagej=True, metadata=md, **kw)
+        tifffile.imwrite(tmp, array, imagej=True, metadata=md, software=SOFTWARE, **kw)
     elif kind == "ome":
         md = {"axes": tiff_axes}
         ome = dict(t.get("ome", {}))
@@ -579,6 +619,6 @@ def _write_tiff(tmp: Path, array: np.ndarray, meta: ImageMeta | None) -> None:
             md[k] = float(v) if not k.endswith("Unit") else v
         if not set(tiff_axes) <= set("TZCYXSQ"):
             md["axes"] = "".join(a if a in "TZCYXS" else "Q" for a in tiff_axes)
-        tifffile.imwrite(tmp, array, ome=True, metadata=md, **kw)
+        tifffile.imwrite(tmp, array, ome=True, metadata=md, software=SOFTWARE, **kw)
     else:
-        tifffile.imwrite(tmp, array, metadata={"axes": tiff_axes}, **kw)
+        tifffile.imwrite(tmp, array, metadata={"axes": tiff_axes}, software=SOFTWARE, **kw)

@@ -134,8 +134,10 @@ def model_is_blind(entry: dict) -> bool:
 
 
 def format_card(entry: dict) -> str:
-    """A model card as plain text."""
-    card = dict(entry.get("card") or {})
+    """A model card as plain text (without its pointers into the source repository)."""
+    from ..core.weights import card_for_display
+
+    card = card_for_display(dict(entry.get("card") or {}))
     kind = KIND_LABELS.get(entry["kind"], entry["kind"])
     lines = [f"{entry['name']}  ({kind})", ""]
     if entry.get("description"):
@@ -150,7 +152,7 @@ def format_card(entry: dict) -> str:
               ("Dimensions", "dims"), ("Channels", "channels"), ("Noise model", "noise_model"),
               ("Noise levels (sigma, 0-255 scale)", "sigma_range"),
               ("Normalisation", "normalisation"), ("Training data", "training_data"),
-              ("Training recipe", "recipe"), ("Parameters", "parameters"),
+              ("Parameters", "parameters"),
               ("Licence", "licence"), ("Limitations", "limitations")]
     for title, key in fields:
         if card.get(key) not in (None, "", {}, []):
@@ -213,7 +215,7 @@ def _estimate_key(layer, axes) -> tuple:
 
 
 def _estimate_sigma(data, axes: str) -> float:
-    from ..core.inference import sample_planes
+    from ..core.normalise import sample_planes
     from ..core.noise import estimate_noise
 
     return float(estimate_noise(sample_planes(data, axes), axes=axes).sigma)
@@ -981,6 +983,8 @@ class DenoiseWidget(Container):
         info = result.info
         self.status.value = (f"Done in {format_seconds(secs)}: {info.get('model')} on "
                              f"{info.get('device')}, sigma {info.get('sigma')}")
+        for text in info.get("warnings") or []:  # the result may be poor: say so, once each
+            show_warning(f"{job.out_name}: {text}")
 
     def _place(self, name: str, data, props: dict, meta: dict):
         """Put ``data`` into the layer ``name``: updated in place if it exists, else added."""

@@ -84,7 +84,7 @@ def _bytes(n: float) -> str:
 # -- work done in threads (no napari state touched) -------------------------------------
 
 def _estimate(data, axes: str, model: str, sample: bool) -> NoiseEstimate:
-    from ..core.inference import sample_planes
+    from ..core.normalise import sample_planes
     from ..core.noise import estimate_noise
 
     arr = sample_planes(data, axes) if sample else np.asarray(data)

@@ -29,9 +29,22 @@ def normalize_axes(axes: str, ndim: int) -> str:
                         f"dimensions")
     if "Y" not in ax or "X" not in ax:
         raise AxesError(f"axes {axes!r} must contain Y and X")
-    if ax.index("Y") > ax.index("X"):
-        raise AxesError(f"axes {axes!r}: Y must come before X")
     return ax
+
+
+def yx_ordered(axes: str) -> tuple[str, tuple[int, ...] | None]:
+    """Axes with Y before X, and the permutation that gets there (None: already so).
+
+    Data stored X-first (``"XY"``, ``"ZXY"``) are processed as a transposed view and
+    transposed back: ``arr.transpose(perm)`` has the returned axes, and the same
+    ``perm`` applied again restores the original order (it swaps two axes).
+    """
+    iy, ix = axes.index("Y"), axes.index("X")
+    if iy < ix:
+        return axes, None
+    perm = list(range(len(axes)))
+    perm[iy], perm[ix] = ix, iy
+    return "".join(axes[i] for i in perm), tuple(perm)
 
 
 def guess_axes(shape: tuple[int, ...], rgb: bool | None = None) -> str:

@@ -18,10 +18,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .axes import AxesError, guess_axes, normalize_axes, to_canonical
+from .axes import AxesError, guess_axes, normalize_axes, to_canonical, yx_ordered
 from .errors import DenoiseError
+from .guard import ResidualGuard
 from .models import DEFAULT_MODEL, Denoiser, resolve_denoiser
-from .tiling import TilePlan
+from .limits import alias_note, check_sigma
+from .normalise import (check_finite, estimate_range, output_bounds, sample_planes,  # noqa: F401
+                        sample_values, to_dtype)
+from .tiling import TilePlan, auto_tile, default_overlap, is_oom, release  # noqa: F401
 
 MIN_SIDE = 4
 
@@ -69,104 +73,17 @@ def check_image(image):
     return image
 
 
-def estimate_range(image) -> tuple[float, float]:
-    """(lo, hi) mapped to (0, 1): the dtype's range for uint8 and [0, 1] floats,
-    robust percentiles of the data otherwise (sampled, so lazy arrays stay lazy)."""
-    dt = np.dtype(image.dtype)
-    if dt == np.uint8:
-        return 0.0, 255.0
-    sample = _sample(image)
-    if dt.kind == "f":
-        if not np.all(np.isfinite(sample)):
-            raise DenoiseError("the image contains NaN or infinite values; replace them first")
-        mn, mx = float(sample.min()), float(sample.max())
-        if mn >= 0.0 and mx <= 1.0:
-            return 0.0, 1.0
-    lo, hi = np.percentile(sample, [0.01, 99.99])
-    lo, hi = float(lo), float(hi)
-    if hi <= lo:
-        lo, hi = float(sample.min()), float(sample.max())
-    return lo, hi
-
-
-def _sample(image, max_values: int = 4_000_000) -> np.ndarray:
-    n = int(np.prod(image.shape))
-    if isinstance(image, np.ndarray):
-        if n <= max_values:
-            return image.ravel()
-        step = int(math.ceil(n / max_values))
-        return image.ravel()[::step]
-    # lazy: take evenly spaced planes
-    lead = image.shape[:-2]
-    nplanes = int(np.prod(lead)) if lead else 1
-    per = int(np.prod(image.shape[-2:]))
-    take = max(1, min(nplanes, max_values // max(per, 1)))
-    idx = np.unique(np.linspace(0, nplanes - 1, take).astype(int))
-    planes = [np.asarray(image[np.unravel_index(i, lead)] if lead else image) for i in idx]
-    return np.concatenate([p.ravel() for p in planes])
-
-
-def _memory_budget(device) -> float:
-    """Bytes a tile's activations may use."""
-    if device.type == "cuda":
-        import torch
-
-        free, _ = torch.cuda.mem_get_info(device)
-        return 0.5 * free
-    try:
-        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        avail = 4e9
-    return min(0.25 * avail, 1.0e9)
-
-
-def auto_tile(denoiser: Denoiser, ndim: int) -> int:
-    """Largest tile side within the memory budget, capped where bigger stops paying."""
-    budget = _memory_budget(denoiser.device)
-    side = (budget / denoiser.bytes_per_pixel) ** (1.0 / ndim)
-    if denoiser.kind == "classical":
-        cap = 512 if denoiser.name == "bm3d" else 1024
-    elif ndim == 3:
-        cap = 256 if denoiser.device.type == "cuda" else 96
-    else:
-        cap = 2048 if denoiser.device.type == "cuda" else 1024
-    side = int(min(side, cap))
-    m = max(denoiser.size_multiple, 16)
-    return max(64 if ndim == 2 else 32, side // m * m)
-
-
-def default_overlap(denoiser: Denoiser) -> int:
-    # exact zone on each side plus a short blend ramp
-    return 2 * denoiser.rf_radius + max(4, denoiser.rf_radius // 4)
-
-
-def _is_oom(exc: BaseException) -> bool:
-    name = type(exc).__name__
-    return isinstance(exc, MemoryError) or name == "OutOfMemoryError" or (
-        isinstance(exc, RuntimeError) and ("out of memory" in str(exc).lower()
-                                          or "can't allocate memory" in str(exc).lower()))
-
-
-def _release(device) -> None:
-    if getattr(device, "type", "cpu") == "cuda":
-        import torch
-
-        torch.cuda.empty_cache()
-
-
 # -- the engine ----------------------------------------------------------------
 
 NOISE_MODELS = ("auto", "gaussian", "poisson-gaussian", "rician")
 
 
-def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", device="auto",
-                 tile=None, overlap=None, data_range=None, noise="auto", strength=1.0,
-                 destripe=False):
+def denoise_iter(image, model="auto", *, sigma=None, axes=None, **kwargs):
     """Generator: yields :class:`Progress` per tile, returns a :class:`DenoiseResult`.
 
-    See :func:`napari_denoise.denoise` for the parameters.
+    See :func:`napari_denoise.denoise` for the parameters. Data stored X before Y
+    (``axes="XY"``) are denoised as a transposed view and come back in their order.
     """
-    t_start = time.perf_counter()
     image = check_image(image)
     shape = tuple(image.shape)
     if axes is None:
@@ -175,6 +92,26 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
         axes = normalize_axes(axes, image.ndim)
     except AxesError as exc:
         raise DenoiseError(f"{exc} (shape {shape})") from None
+    yx_axes, perm = yx_ordered(axes)
+    if perm is None:
+        return (yield from _denoise_iter(image, model, sigma=sigma, axes=axes, **kwargs))
+    if sigma is not None and not np.isscalar(sigma) and hasattr(sigma, "shape"):
+        if tuple(sigma.shape) != shape:
+            raise DenoiseError(f"noise map shape {tuple(sigma.shape)} differs from the "
+                               f"image's {shape}")
+        sigma = sigma.transpose(perm)
+    res = yield from _denoise_iter(image.transpose(perm), model, sigma=sigma, axes=yx_axes,
+                                   **kwargs)
+    res.image = np.ascontiguousarray(res.image.transpose(perm))
+    res.info["axes"] = axes
+    return res
+
+
+def _denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", device="auto",
+                  tile=None, overlap=None, data_range=None, noise="auto", strength=1.0,
+                  destripe=False):
+    t_start = time.perf_counter()
+    shape = tuple(image.shape)
     sp2 = [shape[axes.index(a)] for a in "YX"]
     if min(sp2) < MIN_SIDE:
         raise DenoiseError(f"image too small to denoise: {sp2[0]}x{sp2[1]} pixels "
@@ -227,8 +164,9 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
     scale = hi - lo
     dt = np.dtype(image.dtype)
     lazy_float = dt.kind == "f" and not isinstance(image, np.ndarray)
-    if not lazy_float and dt.kind == "f" and not np.all(np.isfinite(image)):
-        raise DenoiseError("the image contains NaN or infinite values; replace them first")
+    if not lazy_float:
+        check_finite(image)
+    bounds = output_bounds(image, dt)
 
     # noise model and level ------------------------------------------------------
     from .noise import NoiseEstimate
@@ -243,6 +181,7 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
     if not (math.isfinite(strength) and strength > 0):
         raise DenoiseError(f"strength must be a positive number, not {strength}")
     sigma_info = None
+    estimated = False   # the noise level came from an estimate (not a number the user gave)
     sigma_norm = None
     sigma_map_c = None  # canonical view of a per-pixel map
     est = None          # a Poisson-Gaussian model: per-plane maps or the GAT
@@ -250,7 +189,7 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
     rician_sigma = None  # data units; the result is bias-corrected
     noise_info = None
     if isinstance(sigma, NoiseEstimate):
-        est, sigma = sigma, None
+        est, sigma, estimated = sigma, None, True
         if est.model != "poisson-gaussian":
             sigma = float(est.sigma)
     elif isinstance(sigma, str) and sigma.lower() == "auto":
@@ -278,7 +217,7 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
     if isinstance(sigma, str) and sigma == "auto":
         sample = image if isinstance(image, np.ndarray) else sample_planes(image, axes)
         yield Progress(0, 1, "estimating the noise", time.perf_counter() - t_start)
-        sigma = None
+        sigma, estimated = None, True
         if noise == "rician":
             from .rician import estimate_rician_sigma
 
@@ -339,6 +278,8 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
         f_lo, f_hi = (float(v) for v in vst.forward(np.array([lo, hi])))
         net_lo, net_scale = f_lo, max(f_hi - f_lo, 1e-12)
         sigma_norm = strength / net_scale
+    warnings_ = _sigma_warnings(den, sigma_norm, sigma_map_c, est, vst, scale, strength,
+                                view if isinstance(image, np.ndarray) else None)
     unit_axes = "CZYX" if nd == 3 else "CYX"  # the layout of one unit of work
     map_fn = None
     if est is not None and vst is None:
@@ -367,7 +308,9 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
             "device": str(den.device), "sigma": sigma_info, "range": (lo, hi),
             "noise": noise_info or ("gaussian" if sigma is not None or sigma_map_c is not None
                                     else "not estimated (blind model)"),
-            "noise_model": est, "strength": strength, "destripe": bool(destripe)}
+            "noise_model": est, "strength": strength, "destripe": bool(destripe),
+            "warnings": warnings_, "notes": [n for n in [alias_note(model, den.name)] if n]}
+    guard = ResidualGuard()
 
     if scale <= 0:  # constant image: nothing to denoise
         out_c[...] = view
@@ -409,8 +352,8 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
                     else:        # (c, H, W)
                         src = np.asarray(view[t, z, g])
                     # numpy input was checked whole above; lazy input is checked as it is read
-                    if lazy_float and not np.all(np.isfinite(src)):
-                        raise DenoiseError("the image contains NaN or infinite values; replace them first")
+                    if lazy_float:
+                        check_finite(src)
                     if stripes_fn is not None:
                         src = stripes_fn(src)
                     smap_u = None
@@ -419,6 +362,7 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
                         smap_u = (np.asarray(sm, np.float32) / np.float32(scale))[None]
                     elif map_fn is not None:
                         smap_u = map_fn(src)
+                    raw = src  # data units, for the residual check
                     if vst is not None:
                         src = vst.forward(src).astype(np.float32)
                     acc = np.zeros((g.stop - g.start,) + spatial, np.float32)
@@ -431,9 +375,9 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
                         yield Progress(done, total, info_msg, time.perf_counter() - t_tiles)
                     break
                 except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
-                    if not _is_oom(exc):
+                    if not is_oom(exc):
                         raise
-                    _release(den.device)
+                    release(den.device)
                     new_side = max(plan.tile) // 2
                     if new_side < (64 if nd == 2 else 32):
                         raise DenoiseError("out of memory even with small tiles; try device='cpu' "
@@ -448,22 +392,57 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", dev
             res += np.float32(net_lo)
             if post_fn is not None:
                 res = post_fn(res).astype(np.float32)
-            if dt.kind in "ui":
-                lim = np.iinfo(dt)
-                np.rint(res, out=res)
-                np.clip(res, lim.min, lim.max, out=res)
+            to_dtype(bounds.apply(res), dt)
+            if not guard.full:
+                guard.add(raw, res, _guard_sigma(raw, smap_u, scale, sigma_norm, vst, est,
+                                                 strength, unit_axes, rician_sigma,
+                                                 estimated or sigma_map_c is not None))
             if nd == 3:
                 out_c[t][:, g] = res.transpose(1, 0, 2, 3)
             else:
                 out_c[t, z, g] = res
     finally:
         # also on cancel (GeneratorExit) or failure: free GPU memory for the next run
-        _release(den.device)
+        release(den.device)
     if alpha:
         out_c[:, :, 3] = view[:, :, 3]
+    warnings_ += guard.warnings()
     info.update(tile=max(plan.tile) if not plan.single else None, tiles=done,
-                oom_retries=tiles_retried, seconds=time.perf_counter() - t_start)
+                oom_retries=tiles_retried, seconds=time.perf_counter() - t_start,
+                residual={"variance_ratio": guard.variance_ratio,
+                          "edge_correlation": guard.edge_correlation})
     return DenoiseResult(out, info)
+
+
+def _sigma_warnings(den, sigma_norm, sigma_map_c, est, vst, scale, strength, view):
+    """Noise levels outside the model's trained range (warnings) or beyond sense (an error)."""
+    if not den.needs_sigma or scale <= 0 or vst is not None:
+        return []
+    level = sigma_norm
+    if sigma_map_c is not None:
+        level = float(np.median(np.asarray(sigma_map_c[0, 0, 0]))) / scale
+    elif est is not None:
+        mid = float(np.median(view[0, 0, 0])) if view is not None else est.b
+        level = float(est.sigma_map(np.array([[mid]]), strength=strength).ravel()[0]) / scale
+    return check_sigma(level, den.name, den.card, scale,
+                       what="the noise map's typical level" if sigma_map_c is not None else "sigma")
+
+
+def _guard_sigma(raw, smap_u, scale, sigma_norm, vst, est, strength, unit_axes, rician_sigma,
+                 known):
+    """The noise std (data units) of this unit as estimated or mapped, before ``strength``;
+    None when only the user's number is known (the guard then estimates it itself)."""
+    if not known:
+        return None
+    if rician_sigma is not None:
+        return rician_sigma / strength
+    if smap_u is not None:
+        return smap_u * np.float32(scale / strength)
+    if vst is not None:
+        return est.sigma_map(raw.mean(0, keepdims=True, dtype=np.float64), axes=unit_axes)
+    if sigma_norm is not None and sigma_norm > 0:
+        return sigma_norm * scale / strength
+    return None
 
 
 #: The network model="auto" takes for Poisson-Gaussian (camera, microscope) noise.
@@ -479,18 +458,6 @@ def _auto_poisson_model(den: Denoiser, device) -> Denoiser:
     alt = resolve_denoiser(POISSON_MODEL, device)
     same = (alt.in_channels == den.in_channels and alt.dims == den.dims and alt.takes_map)
     return alt if same else den
-
-
-def sample_planes(image, axes: str, max_planes: int = 8) -> np.ndarray:
-    """A few evenly spaced planes of a lazy array, as numpy, keeping the axes layout."""
-    lead = [i for i, a in enumerate(axes) if a not in "YXC"]
-    if not lead:
-        return np.asarray(image)
-    first = lead[0]
-    n = image.shape[first]
-    idx = np.unique(np.linspace(0, n - 1, min(n, max_planes)).astype(int))
-    return np.asarray(np.take(image, idx, axis=first)) if isinstance(image, np.ndarray) else \
-        np.asarray(image[(slice(None),) * first + (idx,)])
 
 
 def run_to_end(gen, progress=None):

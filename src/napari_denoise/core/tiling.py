@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,3 +103,53 @@ class TilePlan:
         for wins, L in zip(self.axes_wins, self.shape):
             n *= sum(e - s for s, e in wins) / L
         return n
+
+
+# -- tile size from the memory available, out-of-memory handling ---------------
+
+def _memory_budget(device) -> float:
+    """Bytes a tile's activations may use."""
+    if device.type == "cuda":
+        import torch
+
+        free, _ = torch.cuda.mem_get_info(device)
+        return 0.5 * free
+    try:
+        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        avail = 4e9
+    return min(0.25 * avail, 1.0e9)
+
+
+def auto_tile(denoiser, ndim: int) -> int:
+    """Largest tile side within the memory budget, capped where bigger stops paying."""
+    budget = _memory_budget(denoiser.device)
+    side = (budget / denoiser.bytes_per_pixel) ** (1.0 / ndim)
+    if denoiser.kind == "classical":
+        cap = 512 if denoiser.name == "bm3d" else 1024
+    elif ndim == 3:
+        cap = 256 if denoiser.device.type == "cuda" else 96
+    else:
+        cap = 2048 if denoiser.device.type == "cuda" else 1024
+    side = int(min(side, cap))
+    m = max(denoiser.size_multiple, 16)
+    return max(64 if ndim == 2 else 32, side // m * m)
+
+
+def default_overlap(denoiser) -> int:
+    # exact zone on each side plus a short blend ramp
+    return 2 * denoiser.rf_radius + max(4, denoiser.rf_radius // 4)
+
+
+def is_oom(exc: BaseException) -> bool:
+    name = type(exc).__name__
+    return isinstance(exc, MemoryError) or name == "OutOfMemoryError" or (
+        isinstance(exc, RuntimeError) and ("out of memory" in str(exc).lower()
+                                          or "can't allocate memory" in str(exc).lower()))
+
+
+def release(device) -> None:
+    if getattr(device, "type", "cpu") == "cuda":
+        import torch
+
+        torch.cuda.empty_cache()

@@ -39,6 +39,18 @@ CARD_SCHEMA: dict[str, tuple[type, ...]] = {
 SHIPPED_KEYS = ("sha256", "file_size")
 
 
+#: card entries that point into the source repository (benchmark commands, protocols,
+#: recipe files): kept in the card, left out of what the widget and `models` show
+PROVENANCE_KEYS = ("protocol", "command", "reference", "command_that_closes_it", "recipe")
+
+
+def card_for_display(card):
+    """The card without its provenance entries (recursively): what users are shown."""
+    if isinstance(card, dict):
+        return {k: card_for_display(v) for k, v in card.items() if k not in PROVENANCE_KEYS}
+    return card
+
+
 def sha256(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -166,7 +178,13 @@ def build_model(card: dict, state: dict | None = None):
     """Instantiate the card's architecture and load ``state`` into it (fp32)."""
     from .registry import create_arch
 
-    model = create_arch(card["arch"], **card.get("arch_args", {}))
+    try:
+        model = create_arch(card["arch"], **card.get("arch_args", {}))
+    except (TypeError, ValueError, KeyError) as exc:  # unknown arch or arguments in the card
+        raise WeightsError(f"the model card does not describe a known network "
+                           f"({card.get('arch')!r} {card.get('arch_args')}): "
+                           f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                           ) from None
     if state is not None:
         state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
         try:

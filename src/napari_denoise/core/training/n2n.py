@@ -18,7 +18,7 @@ Pairs (``pairs=``), from :mod:`.pairs`:
 
 The data are scaled to [0, 1] by their range (robust percentiles, or the dtype's
 range for uint8 and [0, 1] floats, the rule of
-:func:`..inference.estimate_range`), which the inference engine applies again at
+:func:`..normalise.estimate_range`), which the inference engine applies again at
 denoise time, so a trained model's output comes back in the data's units.
 
 Training: AdamW, linear warm-up then cosine decay over ``steps`` (or over the steps

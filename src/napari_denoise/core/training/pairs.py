@@ -2,7 +2,7 @@
 
 Every sampler draws random patches and returns a :class:`PairBatch`, whose
 ``input`` and ``target`` are float32 arrays ``(N, 1, *patch)`` scaled to about
-[0, 1] by the data range (the rule of :func:`..inference.estimate_range`, the
+[0, 1] by the data range (the rule of :func:`..normalise.estimate_range`, the
 one the inference engine applies at denoise time, computed once on the data):
 
 =========================  ===========================================================
@@ -139,7 +139,7 @@ class PairSampler:
     def __init__(self, arrays, *, dims: int = 2, patch: int = 64, multiple: int = 1,
                  val_fraction: float = 0.1, seed: int = 0, augment: bool = True,
                  val_patches: int = 16, data_range=None):
-        from ..inference import estimate_range
+        from ..normalise import estimate_range
 
         if dims not in (2, 3):
             raise ValueError(f"dims must be 2 or 3, not {dims!r}")
