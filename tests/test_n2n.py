@@ -183,6 +183,33 @@ def test_stop_returns_the_best_model_so_far():
     assert infos[-1]["phase"] == "done" and done.value.value.card["metrics"]["steps"] == 1
 
 
+def test_stop_requested_before_the_first_step_ends_the_run_at_once():
+    from napari_denoise.core.training.n2n import Noise2NoiseTrainer
+
+    stack, _ = _stack(frames=4)
+    trainer = Noise2NoiseTrainer(stack, steps=4, batch=2, arch_args=TINY)
+    trainer.request_stop()  # before run() is even started
+    gen = trainer.run()
+    infos = []
+    with pytest.raises(StopIteration) as done:
+        while True:
+            infos.append(next(gen))
+            assert len(infos) < 10, "the early stop was lost: training goes on"
+    trained = done.value.value
+    assert trainer.step == 0 and [i["phase"] for i in infos] == ["start", "done"]
+    assert isinstance(trained, nd.TrainedModel) and trained.card["metrics"]["steps"] == 0
+    # asked between the start report and the first step: the same
+    trainer = Noise2NoiseTrainer(stack, steps=4, batch=2, arch_args=TINY)
+    gen = trainer.run()
+    assert next(gen)["phase"] == "start"
+    trainer.request_stop()
+    assert next(gen)["phase"] == "done" and trainer.step == 0
+    # the request is used up: the next run trains its steps
+    for info in trainer.run():
+        pass
+    assert trainer.step == 4 and info["phase"] == "done"
+
+
 def test_closed_generator_and_time_budget():
     from napari_denoise.core.training.n2n import Noise2NoiseTrainer
 

@@ -571,7 +571,10 @@ class Noise2NoiseTrainer:
 
     # -- the loop ---------------------------------------------------------------------------
     def request_stop(self) -> None:
-        """Ask :meth:`run` to stop after the current step (thread-safe enough: a flag)."""
+        """Ask :meth:`run` to stop after the current step (thread-safe enough: a flag).
+
+        A request made before :meth:`run` starts, or before its first step, ends that
+        run at once (no step is trained); each run uses up the request that ended it."""
         self._stop = True
 
     def _info(self, phase: str, elapsed: float, rate: float | None, budget) -> dict:
@@ -606,7 +609,6 @@ class Noise2NoiseTrainer:
         """
         t0 = time.perf_counter()
         budget = None if self.minutes is None else 60.0 * self.minutes
-        self._stop = False
         start_step = self.step
         rate = None
         t_probe = None
@@ -647,9 +649,11 @@ class Noise2NoiseTrainer:
                 sent = yield self._info(phase, time.perf_counter() - t0, rate, budget)
             except GeneratorExit:  # closed by the consumer: keep the time spent
                 self.seconds += time.perf_counter() - t0
+                self._stop = False
                 raise
             if sent:
                 self._stop = True
+        self._stop = False  # this run is over: a stop request is used up
         elapsed = time.perf_counter() - t0
         if self.sampler.val_region is not None and self.last_val_step != self.step:
             self._record_validation(elapsed)
