@@ -11,7 +11,10 @@ import pytest
 import tifffile
 
 from napari_denoise import cli
+from napari_denoise.cli import demo as cli_demo
 from napari_denoise.cli import main
+from napari_denoise.cli import summary_line
+from napari_denoise.core.classical import CLASSICAL
 
 PREFIX = "napari-denoise: error: "
 
@@ -79,14 +82,6 @@ def _assert_one_line_error(err):
     return lines[0]
 
 
-def _classical():
-    try:
-        from napari_denoise.core.classical import CLASSICAL
-    except ImportError:
-        return {}
-    return CLASSICAL
-
-
 # -- denoise ------------------------------------------------------------------------
 
 def test_denoise_tiff_improves_psnr_and_keeps_shape_dtype(tmp_path, smooth_model, capsys):
@@ -128,8 +123,6 @@ def test_denoise_stack_keeps_imagej_metadata(tmp_path, smooth_model, capsys):
 
 
 def test_denoise_png_with_classical_method(tmp_path, capsys):
-    if "wavelet" not in _classical():
-        pytest.skip("classical methods not available")
     clean, noisy = _clean_noisy()
     src, dst = tmp_path / "n.png", tmp_path / "d.png"
     from napari_denoise.io import write_image
@@ -296,7 +289,7 @@ def test_models_text_and_json(capsys, smooth_model, monkeypatch, tmp_path):
     out = capsys.readouterr().out
     assert "my_net" in out and "noise: gaussian" in out and "sigma 0-55" in out
     assert "psnr 30.50" in out
-    for name in _classical():
+    for name in CLASSICAL:
         assert name in out
 
     assert main(["models", "--json"]) == 0
@@ -304,9 +297,34 @@ def test_models_text_and_json(capsys, smooth_model, monkeypatch, tmp_path):
     names = {m["name"]: m for m in listed}
     assert names["my_net"]["kind"] == "user"
     assert names["my_net"]["card"]["arch"] == "dncnn"
-    for name in _classical():
+    for name in CLASSICAL:
         assert names[name]["kind"] == "classical"
 
+
+
+def test_summary_line_names_model_sigma_axes_and_unusual_noise():
+    info = dict(model="ffdnet_gray", kind="pretrained", sigma="25.0 (estimated)", axes="YX",
+                mode="2d", device="cpu", seconds=1.5, noise="gaussian (estimated)")
+    assert summary_line(info, "out.tif") == (
+        "wrote out.tif: ffdnet_gray (pretrained), sigma 25.0 (estimated), axes YX (2d), cpu, "
+        "1.5 s")
+    # a noise model other than Gaussian is named, unless the sigma text already says it
+    pg = dict(info, noise="poisson-gaussian (gain 2, read 6)")
+    assert summary_line(pg, "o.tif").endswith("1.5 s, noise: poisson-gaussian (gain 2, read 6)")
+    said = dict(pg, sigma="GAT (variance = 2 x + 36)")
+    assert summary_line(said, "o.tif").endswith("cpu, 1.5 s")
+    assert "noise:" not in summary_line(dict(info, noise="not estimated"), "o.tif")
+    bare = summary_line({}, "o.tif")  # no sigma, no time
+    assert bare.startswith("wrote o.tif: None (None), sigma n/a, axes None (None), None, ?")
+
+
+def test_package_keeps_every_public_name():
+    for name in ("main", "build_parser", "to_flags", "SUBCOMMANDS", "ProgressLine", "TrainLine",
+                 "has_display", "CLIError", "UsageError", "PROG", "DEMO_DIR", "summary_line"):
+        assert hasattr(cli, name), name
+    assert [n for n, _ in cli.SUBCOMMANDS] == ["denoise", "train", "models", "demo"]
+    assert cli.PROG == "napari-denoise" and cli.DEMO_DIR == "napari-denoise-demo"
+    assert issubclass(cli.UsageError, cli.CLIError)
 
 # -- demo ---------------------------------------------------------------------------------
 
@@ -332,9 +350,7 @@ def test_demo_with_default_model(tmp_path, capsys):
 
 
 def test_demo_with_classical_model_and_no_display(tmp_path, capsys, monkeypatch):
-    if "wavelet" not in _classical():
-        pytest.skip("classical methods not available")
-    monkeypatch.setattr(cli, "has_display", lambda: False)
+    monkeypatch.setattr(cli_demo, "has_display", lambda: False)  # where _run_demo looks
     rc = main(["demo", "--model", "wavelet", "--out", str(tmp_path / "d")])
     out, err = capsys.readouterr()
     assert rc == 0, err
@@ -349,7 +365,7 @@ def test_demo_with_classical_model_and_no_display(tmp_path, capsys, monkeypatch)
 
 
 def test_has_display(monkeypatch):
-    monkeypatch.setattr(cli.sys, "platform", "linux")
+    monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     assert not cli.has_display()

@@ -82,6 +82,7 @@ def test_killed_writer_never_leaves_a_half_written_output(tmp_path):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_cancel_at_a_random_tile_writes_nothing(tmp_path, monkeypatch, capsys, rng, seed):
     from napari_denoise import cli
+    from napari_denoise.cli import _common  # _run_with_progress looks ProgressLine up there
 
     src, dst = tmp_path / "in.tif", tmp_path / "out.tif"
     tifffile.imwrite(src, (rng.random((300, 300)) * 255).astype(np.uint8))
@@ -95,7 +96,7 @@ def test_cancel_at_a_random_tile_writes_nothing(tmp_path, monkeypatch, capsys, r
                 if len(seen) >= stop_at:
                     raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "ProgressLine", Interrupting)
+    monkeypatch.setattr(_common, "ProgressLine", Interrupting)
     rc = main(["denoise", str(src), "-o", str(dst), "-m", "tv", "--tile", "64"])
     assert rc == 130 and "no output written" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]

@@ -1,0 +1,173 @@
+"""``napari-denoise denoise IN -o OUT``: denoise an image file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ._common import (PROG, CLIError, _alias_text, _axes_arg, _axes_override,
+                      _denoise_with_hint, _fmt_seconds, _range_arg, _sigma_arg, _tile_arg)
+
+
+def _add_denoise(sub) -> None:
+    p = sub.add_parser(
+        "denoise", help="denoise an image file",
+        description="Denoise an image file (TIFF, PNG, JPEG, .npy ...) and write the result\n"
+                    "with the input's axes, data type, pixel size and unit.",
+        epilog="examples:\n"
+               f"  {PROG} denoise noisy.tif -o clean.tif\n"
+               f"  {PROG} denoise stack.tif -o out.tif --model dncnn_blind --axes ZYX\n"
+               f"  {PROG} denoise photo.png -o out.png --model bm3d --sigma 20",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", metavar="IN", help="image file to denoise")
+    p.add_argument("-o", "--output", metavar="OUT", required=True,
+                   help="output file (format from the extension); never the input file; an "
+                        "existing file is replaced only if an earlier run wrote it, or with "
+                        "--overwrite")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace OUT even if napari-denoise did not write it (never IN itself)")
+    _add_noise_options(p)
+    _add_compute_options(p)
+    p.set_defaults(func=_run_denoise)
+
+
+def _add_noise_options(p) -> None:
+    """--model, --sigma, --noise, --noise-map, --data-range, --strength, --destripe."""
+    p.add_argument("--model", "-m", default="auto", metavar="NAME|PATH",
+                   help="denoiser: a name from 'napari-denoise models' or a .safetensors file. "
+                        "auto (default): ffdnet_microscopy for single-channel data whose noise "
+                        "grows with the signal (camera, microscope), ffdnet_gray otherwise. "
+                        f"Aliases: {_alias_text()}")
+    p.add_argument("--sigma", "-s", type=_sigma_arg, default=None, metavar="auto|S",
+                   help="noise standard deviation in the data's units, or 'auto' to estimate "
+                        "it (default: estimated for models that need it)")
+    p.add_argument("--noise", choices=("auto", "gaussian", "poisson-gaussian", "rician"),
+                   default="auto",
+                   help="noise model: auto (Gaussian or Poisson-Gaussian, chosen from the "
+                        "data), gaussian, poisson-gaussian (camera shot + read noise: a "
+                        "per-pixel map for FFDNet-style models, the Anscombe transform for the "
+                        "others) or rician (magnitude MRI, bias-corrected) (default: auto)")
+    p.add_argument("--noise-map", metavar="FILE", default=None,
+                   help="per-pixel noise std (same shape as IN, data units) from an image file")
+    p.add_argument("--data-range", type=_range_arg, default=None, metavar="LOW,HIGH",
+                   help="values mapped to black and white for the networks (default: robust "
+                        "percentiles of the data; e.g. 0,4095 for 12-bit data)")
+    p.add_argument("--strength", type=float, default=1.0, metavar="F",
+                   help="multiplies the noise level: above 1 smooths more, below 1 keeps more "
+                        "detail (default: 1)")
+    p.add_argument("--destripe", action="store_true",
+                   help="remove row/column fixed-pattern (stripe) noise first (thermal cameras)")
+
+
+def _add_compute_options(p) -> None:
+    """--axes, --mode, --device, --tile, --quiet."""
+    p.add_argument("--axes", type=_axes_arg, default=None, metavar="AXES",
+                   help="axes of the data such as YX, ZYX, TYX, YXC, TZCYX (default: from the "
+                        "file, else guessed from the shape)")
+    p.add_argument("--mode", choices=("auto", "2d", "3d"), default="auto",
+                   help="2d: plane by plane; 3d: whole volumes with a 3-D model (default: auto)")
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda|mps",
+                   help="where to compute (default: auto = GPU if available)")
+    p.add_argument("--tile", type=_tile_arg, default=None, metavar="N",
+                   help="tile side in pixels (default: from the memory available)")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="print nothing but errors")
+
+
+def _run_denoise(args) -> int:
+    from ..core.inference import denoise_iter
+    from ..io import write_image
+
+    dst = Path(args.output)
+    data, meta, axes = _read_input(args)
+    sigma = _sigma_or_map(args, data)
+    if not (args.strength > 0):
+        raise CLIError(f"--strength must be positive, not {args.strength}", 2)
+    gen = denoise_iter(data, args.model, sigma=sigma, axes=axes, mode=args.mode,
+                       device=args.device, tile=args.tile, noise=args.noise,
+                       strength=args.strength, destripe=args.destripe,
+                       data_range=args.data_range)
+    result = _denoise_with_hint(gen, args.model, args.quiet)
+    write_image(dst, result.image, meta)
+    _report(result.info, dst, args.quiet)
+    return 0
+
+
+def _read_input(args):
+    """(data, metadata, axes) of IN, after checking that OUT can and may be written."""
+    from ..io import check_writable, read_image
+
+    src, dst = Path(args.input), Path(args.output)
+    check_writable(dst)  # extension / folder problems before reading anything
+    _check_output(src, dst, args.overwrite)
+    try:
+        data, meta = read_image(src)
+    except FileNotFoundError:
+        raise CLIError(f"input file not found: {src}", 2) from None
+    check_writable(dst, data.dtype, data.shape)
+
+    axes = meta.axes
+    if args.axes:
+        axes = _axes_override(args.axes, data)
+        if meta.format != "tiff":  # nothing in the file to keep: write the user's axes
+            meta.axes = axes
+    return data, meta, axes
+
+
+def _sigma_or_map(args, data):
+    """--sigma as given, or the per-pixel map read from --noise-map (not both)."""
+    from ..io import read_image
+
+    sigma = args.sigma
+    if args.noise_map:
+        if sigma is not None:
+            raise CLIError("give either --sigma or --noise-map, not both", 2)
+        try:
+            sigma, _ = read_image(Path(args.noise_map))
+        except FileNotFoundError:
+            raise CLIError(f"noise map file not found: {args.noise_map}", 2) from None
+        if tuple(sigma.shape) != tuple(data.shape):
+            raise CLIError(f"the noise map's shape {tuple(sigma.shape)} differs from the "
+                           f"image's {tuple(data.shape)}", 2)
+    return sigma
+
+
+def _report(info: dict, dst: Path, quiet: bool) -> None:
+    """Notes (not with --quiet), warnings (always) on stderr; the summary on stdout."""
+    for text in info.get("notes", []) if not quiet else []:
+        print(f"{PROG}: note: {text}", file=sys.stderr)
+    for text in info.get("warnings", []):  # even with --quiet: the result may be poor
+        print(f"{PROG}: warning: {text}", file=sys.stderr)
+    if not quiet:
+        print(summary_line(info, dst))
+
+
+def summary_line(info, dst) -> str:
+    """The one line printed after a run: what was written, with which model and settings."""
+    noise = str(info.get("noise") or "")
+    # the noise model is news only when it is not plain Gaussian
+    plain = noise.lower().startswith(("gaussian", "not estimated"))
+    said = "variance =" in str(info.get("sigma") or "")  # the map or GAT already says it
+    extra = "" if plain or said else f", noise: {noise}"
+    return (f"wrote {dst}: {info.get('model')} ({info.get('kind')}), sigma "
+            f"{info.get('sigma') or 'n/a'}, axes {info.get('axes')} ({info.get('mode')}), "
+            f"{info.get('device')}, {_fmt_seconds(info.get('seconds'))}{extra}")
+
+
+def _check_output(src: Path, dst: Path, overwrite: bool) -> None:
+    """Never write over the input; replace other files only if we wrote them or when told."""
+    from ..io import written_by_napari_denoise
+
+    if not dst.exists():
+        return
+    try:
+        same = src.exists() and dst.samefile(src)
+    except OSError:
+        same = False
+    if same:
+        raise CLIError(f"the output {dst} is the input file: choose another -o (the input is "
+                       f"never overwritten)", 2)
+    if not overwrite and not written_by_napari_denoise(dst):
+        raise CLIError(f"{dst} exists and was not written by {PROG}: pass --overwrite to "
+                       f"replace it, or choose another -o", 2)
