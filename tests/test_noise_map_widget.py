@@ -239,3 +239,76 @@ def test_fallbacks_and_errors_are_messages(widgets, qtbot, notes):
     nm.axes.value = "YX"
     assert nm.show_map() is None and "estimate" in notes[-1]
     assert nm.use_in_denoise() is None and "show a map first" in notes[-1]
+
+
+def test_a_new_estimate_abandons_the_running_one(widgets, qtbot, notes, monkeypatch):
+    """The result of an estimate that a newer one replaced never lands, not even when it
+    comes after the newer one's start (or its result)."""
+    import threading
+
+    from napari_denoise.core.noise import NoiseEstimate
+
+    viewer, nm, dw = widgets
+    img = np.random.default_rng(0).normal(0.5, 0.05, (64, 64)).astype(np.float32)
+    layer = viewer.add_image(img, name="img")
+    nm.image_layer.value = layer
+    gains = [0.5, 0.01]  # the first (stale) estimate's, the second's
+    release = [threading.Event(), threading.Event()]
+    started = []
+
+    def slow_estimate(data, axes, model, sample):  # in the workers
+        k = len(started)
+        started.append(k)
+        release[k].wait(WAIT_MS / 1000)
+        return NoiseEstimate.poisson_gaussian(gains[k], 1e-3)
+
+    monkeypatch.setattr(noise_map_mod, "_estimate", slow_estimate)
+    try:
+        first = nm.run_estimate()
+        assert first is not None
+        qtbot.waitUntil(lambda: len(started) == 1, timeout=WAIT_MS)
+        second = nm.run_estimate()  # e.g. after a change of the noise model
+        assert second is not None and second is not first, "the new estimate did not start"
+        assert first.abort_requested and nm.estimate_worker is second
+        qtbot.waitUntil(lambda: len(started) == 2, timeout=WAIT_MS)
+        with qtbot.waitSignal(first.finished, timeout=WAIT_MS):
+            release[0].set()  # the stale one ends while the new one still runs
+        qtbot.waitUntil(lambda: not first.is_running, timeout=WAIT_MS)
+        assert nm.estimate is None and nm.gain.value == ""  # its result was dropped
+        assert nm.estimate_worker is second and not nm.busy.native.isHidden()
+        release[1].set()
+        _wait_until(qtbot, nm, lambda: nm.map_layer is not None)
+    finally:
+        for ev in release:
+            ev.set()
+    assert nm.estimate.a == pytest.approx(gains[1])
+    assert nm.map_layer.metadata["napari_denoise"]["a"] == pytest.approx(gains[1])
+    assert nm.busy.native.isHidden() and not notes, notes
+
+
+def test_a_pending_edit_never_fires_after_the_widget_is_destroyed(make_napari_viewer, qtbot,
+                                                                  monkeypatch):
+    from qtpy import sip
+
+    calls = []
+    real = noise_map_mod.NoiseMapWidget.apply_params
+
+    def counting(self):
+        calls.append(1)
+        return real(self)
+
+    monkeypatch.setattr(noise_map_mod.NoiseMapWidget, "apply_params", counting)
+    viewer = make_napari_viewer()
+    nm = NoiseMapWidget(viewer)  # on its own, not docked
+    nm._edit_timer.setInterval(20)
+    nm.gain.value = "0.01"  # an edit: applied after the pause
+    timer = nm._edit_timer
+    assert timer.isActive() and not calls
+    gone = []
+    nm.native.destroyed.connect(lambda *a: gone.append(1))
+    nm.native.deleteLater()
+    qtbot.waitUntil(lambda: bool(gone), timeout=WAIT_MS)
+    # the timer went with the widget (or was stopped): nothing left to fire
+    assert sip.isdeleted(timer) or not timer.isActive()
+    qtbot.wait(200)  # ten pauses: had it survived, it would have fired by now
+    assert not calls

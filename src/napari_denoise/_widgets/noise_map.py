@@ -210,6 +210,7 @@ class NoiseMapWidget(Container):
         self.estimate = None          # the current NoiseEstimate (fitted or edited)
         self._est_layer = None        # the layer it belongs to
         self.estimate_worker = None
+        self._estimate_request = 0    # increases with every estimate; stale ones dropped
         self.map_worker = None
         self._map_pending = False     # a map was asked for while one was computed
         self._map_request = 0         # increases with every request; stale results dropped
@@ -272,7 +273,8 @@ class NoiseMapWidget(Container):
         for lab in (self.message, self.status):
             lab.native.setWordWrap(True)
 
-        self._edit_timer = QTimer()
+        # a child of the widget: it goes with it and never fires into a deleted widget
+        self._edit_timer = QTimer(self.native)
         self._edit_timer.setSingleShot(True)
         self._edit_timer.setInterval(self.edit_delay_ms)
         self._edit_timer.timeout.connect(self.apply_params)
@@ -442,9 +444,8 @@ class NoiseMapWidget(Container):
     # -- estimate ----------------------------------------------------------------------
 
     def run_estimate(self, value=None):
-        """Fit the chosen noise model to the input layer (in a worker)."""
-        if self.estimate_worker is not None:
-            return None
+        """Fit the chosen noise model to the input layer (in a worker); an estimate still
+        running is abandoned (asked to quit, its result dropped)."""
         layer = self.image_layer.value
         try:
             self._check_layer(layer)
@@ -457,11 +458,14 @@ class NoiseMapWidget(Container):
         sample = not isinstance(data, np.ndarray) or data.size > self.sample_above
         model = self.model.value
         key = (layer, id(data), axes)
+        self._abandon_estimate()
+        self._estimate_request += 1
+        request = self._estimate_request
         worker = create_worker(
             _estimate, data, axes, model, sample, _start_thread=False,
-            _connect={"returned": lambda est: self._on_estimated(key, est),
-                      "errored": self._on_estimate_error,
-                      "finished": self._on_estimate_finished})
+            _connect={"returned": lambda est: self._on_estimated(request, key, est),
+                      "errored": lambda exc: self._on_estimate_error(request, exc),
+                      "finished": lambda: self._on_estimate_finished(request)})
         self.estimate_worker = worker
         self._set_message("")
         self._set_busy(True, f"Estimating the noise of '{layer.name}'" +
@@ -469,7 +473,19 @@ class NoiseMapWidget(Container):
         QTimer.singleShot(0, worker.start)
         return worker
 
-    def _on_estimated(self, key, est):
+    def _abandon_estimate(self) -> None:
+        """Ask the running estimate to quit; whatever it still reports is ignored (its
+        request number is no longer the current one)."""
+        old, self.estimate_worker = self.estimate_worker, None
+        if old is not None:
+            try:
+                old.quit()
+            except RuntimeError:  # already deleted
+                pass
+
+    def _on_estimated(self, request, key, est):
+        if request != self._estimate_request:  # abandoned for a newer estimate
+            return
         try:
             layer = self.image_layer.value
             if layer is not key[0] or id(layer.data) != key[1]:
@@ -487,7 +503,10 @@ class NoiseMapWidget(Container):
         except RuntimeError:  # the widget was deleted meanwhile
             pass
 
-    def _on_estimate_error(self, exc):
+    def _on_estimate_error(self, request, exc):
+        if request != self._estimate_request:  # abandoned for a newer estimate
+            logger.debug("abandoned noise estimate failed", exc_info=exc)
+            return
         self._report_failure("Noise estimation", exc)
 
     def _report_failure(self, what: str, exc) -> None:
@@ -498,7 +517,9 @@ class NoiseMapWidget(Container):
         except RuntimeError:  # the widget was deleted meanwhile
             pass
 
-    def _on_estimate_finished(self):
+    def _on_estimate_finished(self, request):
+        if request != self._estimate_request:  # a newer estimate runs (or ran)
+            return
         self.estimate_worker = None
         try:
             self._set_busy(False)
@@ -660,6 +681,11 @@ class NoiseMapWidget(Container):
         return dw
 
     def _on_destroyed(self, *args):
+        try:
+            self._edit_timer.stop()
+        except RuntimeError:  # deleted already
+            pass
+        self._estimate_request += 1  # nothing reported from now on is used
         for w in (self.estimate_worker, self.map_worker):
             if w is not None:
                 try:
