@@ -303,17 +303,22 @@ def test_models_text_and_json(capsys, smooth_model, monkeypatch, tmp_path):
 
 
 def test_summary_line_names_model_sigma_axes_and_unusual_noise():
-    info = dict(model="ffdnet_gray", kind="pretrained", sigma="25.0 (estimated)", axes="YX",
-                mode="2d", device="cpu", seconds=1.5, noise="gaussian (estimated)")
+    from napari_denoise.core.info import DenoiseInfo
+
+    info = DenoiseInfo(model="ffdnet_gray", kind="network", sigma="25.0 (estimated)", axes="YX",
+                       mode="2d", device="cpu", seconds=1.5, noise="gaussian (estimated)",
+                       noise_kind="gaussian")
     assert summary_line(info, "out.tif") == (
-        "wrote out.tif: ffdnet_gray (pretrained), sigma 25.0 (estimated), axes YX (2d), cpu, "
-        "1.5 s")
+        "wrote out.tif: ffdnet_gray (network), sigma 25.0 (estimated), axes YX (2d), cpu, 1.5 s")
     # a noise model other than Gaussian is named, unless the sigma text already says it
-    pg = dict(info, noise="poisson-gaussian (gain 2, read 6)")
-    assert summary_line(pg, "o.tif").endswith("1.5 s, noise: poisson-gaussian (gain 2, read 6)")
-    said = dict(pg, sigma="GAT (variance = 2 x + 36)")
-    assert summary_line(said, "o.tif").endswith("cpu, 1.5 s")
-    assert "noise:" not in summary_line(dict(info, noise="not estimated"), "o.tif")
+    rice = DenoiseInfo(**dict(info, noise_kind="rician", noise="Rician, sigma 3 from the background"))
+    assert summary_line(rice, "o.tif").endswith("1.5 s, noise: Rician, sigma 3 from the background")
+    user = DenoiseInfo(**dict(info, noise_kind="map", noise="user map"))
+    assert summary_line(user, "o.tif").endswith("1.5 s, noise: user map")
+    pg = DenoiseInfo(**dict(info, noise_kind="poisson-gaussian", noise="poisson-gaussian noise",
+                            sigma="Poisson-Gaussian map, variance = 2 * signal +36"))
+    assert summary_line(pg, "o.tif").endswith("cpu, 1.5 s")
+    assert "noise:" not in summary_line(DenoiseInfo(**dict(info, noise_kind="none")), "o.tif")
     bare = summary_line({}, "o.tif")  # no sigma, no time
     assert bare.startswith("wrote o.tif: None (None), sigma n/a, axes None (None), None, ?")
 

@@ -144,15 +144,15 @@ def _report(info: dict, dst: Path, quiet: bool) -> None:
 
 
 def summary_line(info, dst) -> str:
-    """The one line printed after a run: what was written, with which model and settings."""
-    noise = str(info.get("noise") or "")
-    # the noise model is news only when it is not plain Gaussian
-    plain = noise.lower().startswith(("gaussian", "not estimated"))
-    said = "variance =" in str(info.get("sigma") or "")  # the map or GAT already says it
-    extra = "" if plain or said else f", noise: {noise}"
-    return (f"wrote {dst}: {info.get('model')} ({info.get('kind')}), sigma "
-            f"{info.get('sigma') or 'n/a'}, axes {info.get('axes')} ({info.get('mode')}), "
-            f"{info.get('device')}, {_fmt_seconds(info.get('seconds'))}{extra}")
+    """The one line printed after a run: what was written, with which model and settings.
+
+    The noise model is named only where the sigma text does not already say it: a
+    Rician model or a user's map (a Poisson-Gaussian map or transform states its
+    variance in the sigma text; plain Gaussian noise is the default)."""
+    g = info.get
+    extra = f", noise: {g('noise')}" if g("noise_kind") in ("rician", "map") else ""
+    return (f"wrote {dst}: {g('model')} ({g('kind')}), sigma {g('sigma') or 'n/a'}, "
+            f"axes {g('axes')} ({g('mode')}), {g('device')}, {_fmt_seconds(g('seconds'))}{extra}")
 
 
 def _check_output(src: Path, dst: Path, overwrite: bool) -> None:

@@ -1,0 +1,256 @@
+"""The noise plan: from what the user gave (a sigma, "auto", a map, a fitted model) and
+the noise model, what the denoiser is told and how its result comes back.
+
+- Gaussian: one sigma, normalised to the range the networks see.
+- Poisson-Gaussian: a per-pixel map ``sqrt(a * signal + b)`` for models that take
+  one; for the others the Generalized Anscombe Transform before and its exact
+  unbiased inverse after (the denoiser then sees unit-variance noise).
+- Rician (magnitude MRI): one sigma, and the result is bias-corrected.
+- A user map: per pixel, as given.
+
+:func:`plan_noise` is a generator (it yields one :class:`Progress` before a noise
+estimate, which can take a moment) returning a :class:`NoisePlan`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .axes import to_canonical
+from .errors import DenoiseError
+from .limits import check_sigma
+from .normalise import sample_planes
+from .progress import Progress
+
+NOISE_MODELS = ("auto", "gaussian", "poisson-gaussian", "rician")
+
+#: The network model="auto" takes for Poisson-Gaussian (camera, microscope) noise.
+POISSON_MODEL = "ffdnet_microscopy"
+
+
+@dataclass
+class NoisePlan:
+    kind: str = "none"          # gaussian, poisson-gaussian, rician, map, none
+    strength: float = 1.0
+    estimated: bool = False
+    sigma: float | None = None  # data units, strength applied (gaussian, rician)
+    rician_sigma: float | None = None  # data units, no strength: the bias correction's
+    sigma_norm: float | None = None  # what the denoiser is told, normalised
+    sigma_map_c: Any = None     # a user map, canonical (T, Z, C, Y, X) view, strength applied
+    est: Any = None             # NoiseEstimate of a Poisson-Gaussian model
+    vst: Any = None             # the GAT, for denoisers that take no map
+    net_lo: float = 0.0         # the values that map to 0 and 1 for the denoiser
+    net_scale: float = 1.0
+    text: str | None = None     # the noise level in words
+    noise_text: str = ""        # the noise model in words
+    den: Any = None             # the denoiser (a model switch may happen here)
+
+    # -- per unit of work -------------------------------------------------------------
+    def unit_map(self, src, t, z, g, nd, scale, unit_axes):
+        """The normalised per-pixel map for one unit ``src`` (c, *spatial), or None."""
+        if self.sigma_map_c is not None:
+            sm = self.sigma_map_c[t, :, g.start] if nd == 3 else self.sigma_map_c[t, z, g.start]
+            return (np.asarray(sm, np.float32) / np.float32(scale))[None]
+        if self.est is not None and self.vst is None:
+            m = self.est.sigma_map(src.mean(0, keepdims=True, dtype=np.float64), axes=unit_axes,
+                                   strength=self.strength)
+            return m / np.float32(scale)
+        return None
+
+    def post(self, res):
+        """Data units -> data units after the denoiser: the GAT's inverse, or the Rician
+        bias correction."""
+        if self.vst is not None:
+            return self.vst.inverse(res).astype(np.float32)
+        if self.kind == "rician" and self.rician_sigma:
+            from .rician import rician_bias_correct
+
+            return rician_bias_correct(res, self.rician_sigma).astype(np.float32)
+        return res
+
+    def noise_std(self, raw, smap_u, scale, unit_axes):
+        """The noise std (data units) of a unit as estimated or mapped, before ``strength``
+        (what the residual check compares with); None when only a number the user gave
+        is known: the check then estimates it itself."""
+        s = self.strength
+        if not (self.estimated or self.sigma_map_c is not None):
+            return None
+        if self.kind == "rician":
+            return self.rician_sigma
+        if smap_u is not None:
+            return smap_u * np.float32(scale / s)
+        if self.vst is not None:
+            return self.est.sigma_map(raw.mean(0, keepdims=True, dtype=np.float64),
+                                      axes=unit_axes)
+        if self.sigma_norm:
+            return self.sigma_norm * scale / s
+        return None
+
+    def warnings(self, scale, view):
+        """Noise levels outside the model's trained range (a warning) or beyond any sense
+        (a DenoiseError)."""
+        den = self.den
+        if not den.needs_sigma or scale <= 0 or self.vst is not None:
+            return []
+        level = self.sigma_norm
+        if self.sigma_map_c is not None:
+            level = float(np.median(np.asarray(self.sigma_map_c[0, 0, 0]))) / scale
+        elif self.est is not None:
+            mid = float(np.median(view[0, 0, 0])) if view is not None else self.est.b
+            level = float(self.est.sigma_map(np.array([[mid]]), strength=self.strength)
+                          .ravel()[0]) / scale
+        what = "the noise map's typical level" if self.sigma_map_c is not None else "sigma"
+        return check_sigma(level, den.name, den.card, scale, what=what)
+
+
+def check_strength(strength) -> float:
+    try:
+        strength = float(strength)
+    except (TypeError, ValueError):
+        raise DenoiseError(f"strength must be a positive number, not {strength!r}") from None
+    if not (math.isfinite(strength) and strength > 0):
+        raise DenoiseError(f"strength must be a positive number, not {strength}")
+    return strength
+
+
+def check_noise_model(noise) -> str:
+    noise = (noise or "auto").lower().replace("_", "-") if isinstance(noise, str) else noise
+    if noise not in NOISE_MODELS:
+        raise DenoiseError(f"noise must be one of {', '.join(NOISE_MODELS)}, not {noise!r}")
+    return noise
+
+
+def _from_user(plan: NoisePlan, sigma, noise, shape, axes):
+    """Take what the user gave as ``sigma``; returns the sigma still to resolve."""
+    from .noise import NoiseEstimate
+    from .rician import RicianEstimate
+
+    if isinstance(sigma, NoiseEstimate):
+        plan.estimated = True
+        if sigma.model == "poisson-gaussian":
+            plan.est = sigma
+            return None
+        return float(sigma.sigma)
+    if isinstance(sigma, RicianEstimate):  # from estimate_noise(model="rician")
+        plan.estimated = True
+        return float(sigma.sigma)
+    if isinstance(sigma, str):
+        if sigma.lower() == "auto":
+            return "auto"
+        try:
+            return float(sigma)
+        except ValueError:
+            raise DenoiseError(f"sigma must be a number, 'auto' or an array, not {sigma!r}") \
+                from None
+    if sigma is not None and not np.isscalar(sigma):
+        smap = np.asarray(sigma, dtype=np.float32)
+        if smap.shape != shape:
+            raise DenoiseError(f"noise map shape {smap.shape} differs from the image's {shape}")
+        if not np.all(np.isfinite(smap)) or smap.min() < 0:
+            raise DenoiseError("the noise map must be finite and non-negative")
+        if plan.strength != 1.0:
+            smap = smap * np.float32(plan.strength)
+        plan.sigma_map_c = to_canonical(smap, axes)
+        plan.kind, plan.noise_text = "map", "user map"
+        plan.text = f"per-pixel map (mean {float(smap.mean()):.4g})"
+        return None
+    return sigma
+
+
+def _estimate(plan: NoisePlan, image, axes, noise, switch_model):
+    """Estimate the noise of ``image`` with the model ``noise``; fills ``plan``."""
+    sample = image if isinstance(image, np.ndarray) else sample_planes(image, axes)
+    plan.estimated = True
+    if noise == "rician":
+        from .rician import estimate_rician_sigma
+
+        r = estimate_rician_sigma(sample)
+        plan.noise_text = f"Rician, sigma {float(r.sigma):.4g} from the background" + \
+            (f" ({r.message})" if r.message else "")
+        return float(r.sigma)
+    from .noise import estimate_noise
+
+    try:
+        e = estimate_noise(sample, axes=axes, model=noise)
+    except ValueError as exc:
+        raise DenoiseError(str(exc)) from None
+    if noise != "gaussian":
+        plan.noise_text = str(e)
+    if e.model == "poisson-gaussian":
+        plan.est = e
+        if switch_model:
+            plan.den = switch_model(plan.den)
+        return None
+    if plan.den.needs_sigma:
+        plan.text = f"{float(e.sigma):.4g} (estimated)"
+        return float(e.sigma)
+    return None
+
+
+def _finish(plan: NoisePlan, sigma, noise, lo, hi):
+    """Normalise the level for the denoiser and set up the GAT route."""
+    scale = hi - lo
+    den, s = plan.den, plan.strength
+    if noise == "rician" and sigma is not None and plan.sigma_map_c is None:
+        plan.kind, plan.rician_sigma = "rician", float(sigma)
+        plan.noise_text = plan.noise_text or f"Rician, sigma {float(sigma):.4g}"
+    if plan.est is not None:
+        est = plan.est
+        if est.gain <= 0:
+            raise DenoiseError("a Poisson-Gaussian noise model needs a positive gain")
+        plan.kind = "poisson-gaussian"
+        plan.noise_text = plan.noise_text or str(est)
+        if den.takes_map:
+            plan.text = f"Poisson-Gaussian map, variance = {est.a:.4g} * signal {est.b:+.4g}" + \
+                (f", strength {s:g}" if s != 1.0 else "")
+        else:
+            from .vst import GAT
+
+            plan.vst = GAT(est.a, est.b)
+            plan.text = (f"GAT (variance = {est.a:.4g} * signal {est.b:+.4g}), then "
+                         f"{'blind' if not den.needs_sigma else 'sigma 1'} in the stabilised "
+                         f"domain")
+    elif plan.sigma_map_c is None and sigma is not None:
+        sigma = float(sigma)
+        if not math.isfinite(sigma) or sigma < 0:
+            raise DenoiseError(f"sigma must be a finite non-negative number, not {sigma}")
+        plan.sigma = sigma * s
+        plan.sigma_norm = plan.sigma / scale if scale > 0 else 0.0
+        if plan.kind == "none":
+            plan.kind = "gaussian"
+        if plan.text is None:
+            plan.text = f"{plan.sigma:.4g}" + ("" if den.needs_sigma else " (ignored: blind model)")
+    if plan.text is None and plan.kind == "none" and plan.estimated:
+        plan.text = "not needed (blind model)"
+    plan.net_lo, plan.net_scale = lo, scale
+    if plan.vst is not None and scale > 0:  # the networks see the stabilised range
+        f_lo, f_hi = (float(v) for v in plan.vst.forward(np.array([lo, hi])))
+        plan.net_lo, plan.net_scale = f_lo, max(f_hi - f_lo, 1e-12)
+        plan.sigma_norm = s / plan.net_scale
+    plan.noise_text = plan.noise_text or ("gaussian" if plan.kind in ("gaussian", "map")
+                                          else "not estimated (blind model)")
+
+
+def plan_noise(image, axes, den, *, sigma, noise, strength, lo, hi, switch_model=None,
+               t_start=None):
+    """Generator: yields a Progress before estimating; returns the :class:`NoisePlan`.
+
+    ``switch_model(den)``: called when Poisson-Gaussian noise is found, returns the
+    denoiser to use instead (the automatic model choice)."""
+    plan = NoisePlan(strength=check_strength(strength), den=den)
+    noise = check_noise_model(noise)
+    sigma = _from_user(plan, sigma, noise, tuple(image.shape), axes)
+    if sigma is None and plan.est is None and plan.sigma_map_c is None and \
+            (den.needs_sigma or noise != "gaussian"):
+        sigma = "auto"
+    if sigma == "auto":
+        t0 = t_start if t_start is not None else time.perf_counter()
+        yield Progress(0, 1, "estimating the noise", time.perf_counter() - t0)
+        sigma = _estimate(plan, image, axes, noise, switch_model)
+    _finish(plan, sigma, noise, lo, hi)
+    return plan
