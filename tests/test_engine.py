@@ -161,19 +161,30 @@ def test_progress_reports_every_tile_and_cancel_stops(net, rng):
 
 
 def test_generator_close_cancels_between_tiles(net, rng):
+    tiles = []  # one entry per tile the model computed (the engine may copy the model)
+
     class Counting(torch.nn.Module):
         dims, in_channels, takes_noise_map, rf_radius, size_multiple = 2, 1, False, 2, 1
-        calls = 0
 
         def forward(self, x, s=None):
-            Counting.calls += 1
+            tiles.extend([1] * x.shape[0])
             return x
 
-    gen = denoise_iter(rng.random((200, 200)).astype(np.float32), Counting(), device="cpu", tile=64)
-    for _ in range(3):
-        next(gen)
+    gen = denoise_iter(rng.random((200, 200)).astype(np.float32), Counting(), device="cpu",
+                       tile=64)
+    start = next(gen)
+    while start.total <= 1:  # set-up steps (the noise estimate) before the tiles
+        start = next(gen)
+    assert start.done == 0 and start.total > 4 and not tiles
+    for _ in range(2):
+        p = next(gen)
+    computed = len(tiles)
+    assert computed == p.done == 2  # one tile per step, none ahead
     gen.close()
-    assert Counting.calls <= 3
+    assert len(tiles) == computed, "tiles were computed after close()"
+    with pytest.raises(StopIteration):  # closed for good
+        next(gen)
+    assert len(tiles) == computed
 
 
 def test_out_of_memory_retries_with_smaller_tiles(rng):
