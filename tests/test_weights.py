@@ -146,12 +146,13 @@ def test_list_models_has_every_kind(tiny_model_file, monkeypatch):
 
     from napari_denoise.core.models import user_models_dir
 
-    shutil.copy(tiny_model_file, user_models_dir() / "mine.safetensors") if user_models_dir().exists() \
-        else None
+    user_models_dir().mkdir(parents=True, exist_ok=True)
+    shutil.copy(tiny_model_file, user_models_dir() / "mine.safetensors")
     models = {m["name"]: m for m in nd.list_models()}
     assert {"bm3d", "nlm", "tv", "wavelet"} <= set(models)
     assert models["bm3d"]["kind"] == "classical" and models["bm3d"]["description"]
     for name in SHIPPED:
         assert models[name]["kind"] == "pretrained" and models[name]["card"]["metrics"]
-    if "mine" in models:
-        assert models["mine"]["kind"] == "user"
+    assert "mine" in models, sorted(models)
+    assert models["mine"]["kind"] == "user"
+    assert models["mine"]["card"]["description"] == "tiny test network"
