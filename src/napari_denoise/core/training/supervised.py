@@ -18,76 +18,12 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
 from .data import PatchSampler, add_noise, load_folder, load_pairs
-
-
-@dataclass
-class Recipe:
-    name: str
-    arch: str
-    arch_args: dict = field(default_factory=dict)
-    noise: dict = field(default_factory=lambda: {"type": "gaussian", "sigma": [0, 55]})
-    train_data: str = "train/Train400"
-    val_data: str = "test/Set12"
-    # file names of train_data held apart for validation (and left out of training);
-    # when given, val_data is not used
-    val_holdout: list | None = None
-    val_sigmas: list = field(default_factory=lambda: [25])
-    patch: int = 50
-    batch: int = 64
-    steps: int = 10000
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup: int = 200
-    min_lr_ratio: float = 0.01
-    val_every: int = 500
-    ckpt_every: int = 500
-    patience: int = 0  # validations without improvement before stopping; 0 = never
-    # real noisy/clean pairs: {"dataset": "w2s", "root": "microscopy/W2S", "fields": [1, 60]}
-    train_pairs: dict | None = None
-    val_pairs: dict | None = None  # validated with the affine PSNR (gain and offset fitted)
-    seed: int = 0
-    description: str = ""
-    noise_model: str = "gaussian"
-    sigma_range: list = field(default_factory=lambda: [0, 55])
-    licence: str = "BSD-3-Clause"
-    training_data_note: str = ""
-    limitations: str = ""
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Recipe":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown recipe keys: {', '.join(sorted(unknown))}")
-        r = cls(**d)
-        r.validate()
-        return r
-
-    @classmethod
-    def load(cls, path: str | Path) -> "Recipe":
-        return cls.from_dict(json.loads(Path(path).read_text()))
-
-    def validate(self) -> None:
-        from ..registry import arch_names
-
-        if self.arch not in arch_names():
-            raise ValueError(f"recipe {self.name}: unknown arch {self.arch!r}")
-        if self.noise.get("type") not in ("gaussian", "poisson-gaussian"):
-            raise ValueError(f"recipe {self.name}: unknown noise type {self.noise.get('type')!r}")
-        for key in ("train_pairs", "val_pairs"):
-            spec = getattr(self, key)
-            if spec is not None and (spec.get("dataset") != "w2s" or len(spec.get("fields", [])) != 2):
-                raise ValueError(f"recipe {self.name}: {key} must be "
-                                 '{"dataset": "w2s", "root": ..., "fields": [first, last]}')
-        for key in ("patch", "batch", "steps"):
-            if getattr(self, key) <= 0:
-                raise ValueError(f"recipe {self.name}: {key} must be positive")
+from .recipe import Recipe  # noqa: F401 - public name
 
 
 def psnr(x: np.ndarray, y: np.ndarray, data_range: float = 1.0) -> float:
@@ -145,16 +81,14 @@ class Trainer:
         root = Path(data_root)
         self.pairs = None
         if recipe.train_pairs:
-            self.pairs = load_pairs(root / recipe.train_pairs.get("root", "microscopy/W2S"),
-                                    recipe.train_pairs["fields"])
+            self.pairs = load_pairs(root / recipe.train_pairs.root, recipe.train_pairs.fields)
             self.images = self.pairs
         else:
             self.images = images if images is not None else load_folder(
                 root / recipe.train_data, exclude=recipe.val_holdout or ())
         self.val_pairs = None
         if recipe.val_pairs:
-            self.val_pairs = load_pairs(root / recipe.val_pairs.get("root", "microscopy/W2S"),
-                                        recipe.val_pairs["fields"])
+            self.val_pairs = load_pairs(root / recipe.val_pairs.root, recipe.val_pairs.fields)
             self.val_images = []
         else:
             if val_images is not None:
@@ -239,7 +173,7 @@ class Trainer:
             noisy, clean, smap = batch[:, 0:1], batch[:, 1:2], batch[:, 2:3]
         else:
             clean = batch
-            noisy, smap = add_noise(clean, self.r.noise, self.gen)
+            noisy, smap = add_noise(clean, self.r.noise.as_dict(), self.gen)
         for g in self.opt.param_groups:
             g["lr"] = lr_at(self.step, self.r)
         self.model.train()
@@ -342,7 +276,7 @@ class Trainer:
                          ("val_affine_psnr_w2s" if self.val_pairs is not None else
                           "val_psnr_holdout" if self.r.val_holdout else "val_psnr_set12"):
                              round(self.best, 3),
-                         "recipe": asdict(self.r)},
+                         "recipe": self.r.as_dict()},
             "licence": self.r.licence,
             "limitations": self.r.limitations,
         }
