@@ -388,6 +388,34 @@ def test_noise_level_controls(viewer_widget, qtbot):
     assert 10 < w._sigma_for(big, "YX") < 40
 
 
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32])
+def test_sigma_range_follows_the_data_not_the_contrast_limits(viewer_widget, dtype):
+    """The manual sigma's range is the one the engine normalises with (robust percentiles
+    of the data), whatever contrast limits the layer shows; its values are data units."""
+    from napari_denoise.core.normalise import estimate_range
+
+    viewer, w = viewer_widget
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(200, 3800, 96)[None, :] * np.ones((96, 1))
+    data = np.clip(ramp + rng.normal(0, 100, ramp.shape), 0, 4000)  # 12-bit camera, noise 100
+    limits = (0, 65535)
+    if dtype == np.float32:  # the same scene in a float image of small values
+        data, limits = data / 80_000, (0, 1)
+    data = data.astype(dtype)
+    layer = viewer.add_image(data, name="cam", contrast_limits=limits)
+    w.image_layer.value = layer
+    lo, hi = estimate_range(data)
+    unit = hi - lo  # about 4000 (uint16) or 0.05 (float32)
+    for slider in (w.sigma_slider, w.sigma_value):
+        assert slider.min == 0 and slider.max == pytest.approx(0.5 * unit, rel=1e-6)
+    # auto: the estimate, in the data's units (was clipped to the contrast limits' range)
+    assert 0.6 * unit / 36 < w.sigma_value.value < 1.4 * unit / 36
+    w.noise_mode.value = "manual"
+    w.sigma_value.value = 0.2 * unit
+    assert w.sigma_slider.value == pytest.approx(0.2 * unit)
+    assert w._sigma_for(layer, "YX") == pytest.approx(0.2 * unit)
+
+
 def test_sample_data_contributions(make_napari_viewer, plugin):
     pytest.importorskip("napari_denoise._sample_data",
                         reason="sample data functions not written yet")

@@ -39,6 +39,7 @@ from qtpy.QtCore import QTimer
 from .. import denoise_iter
 from ..core.axes import AxesError, guess_axes, normalize_axes
 from ..core.inference import MIN_SIDE, DenoiseError
+from ..core.normalise import estimate_range
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -221,13 +222,13 @@ def _estimate_sigma(data, axes: str) -> float:
     return float(estimate_noise(sample_planes(data, axes), axes=axes).sigma)
 
 
-def _value_range(layer: Image, data, axes: str) -> tuple[float, float]:
-    """(lo, hi) of the data the way the engine normalises it."""
+def _value_range(layer: Image, data) -> tuple[float, float]:
+    """(lo, hi) of the data the way the engine normalises them (robust percentiles);
+    napari's contrast-limits range when the engine cannot tell (NaN or infinite values,
+    which the engine refuses anyway)."""
     try:
-        from ..core.inference import data_range
-
-        lo, hi = data_range(data, axes)
-    except Exception:  # noqa: BLE001 - NaNs, odd dtypes: napari's own range
+        lo, hi = estimate_range(data)
+    except DenoiseError:
         lo, hi = (float(v) for v in layer.contrast_limits_range)
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
         lo, hi = 0.0, 1.0
@@ -568,7 +569,7 @@ class DenoiseWidget(Container):
         axes = layer_axes(layer)
         data = layer.data[0] if layer.multiscale else layer.data
         # the manual range first (in the data's units), then the axes (which may estimate)
-        lo, hi = _value_range(layer, data, axes)
+        lo, hi = _value_range(layer, data)
         span = hi - lo
         top = 0.5 * span
         cur = float(self.sigma_value.value)
