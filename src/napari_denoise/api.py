@@ -110,7 +110,7 @@ def list_models() -> list[dict]:
     from .core.classical import CLASSICAL
     from .core.models import user_model_paths
     from .core.registry import pretrained_entries
-    from .core.weights import WeightsError, read_card
+    from .core.weights import WeightsError, read_card, validate_card
 
     out = []
     def net_entry(name, kind, card, path):
@@ -126,6 +126,7 @@ def list_models() -> list[dict]:
     for name, p in user_model_paths().items():
         try:
             card = read_card(p)
+            validate_card(card)
         except WeightsError as exc:
             card = {"error": str(exc)}
         out.append(net_entry(name, "user", card, p))

@@ -22,12 +22,17 @@ def register_arch(name: str):
     return deco
 
 
-def _register_builtin() -> None:
-    if _ARCHS:
-        return
-    from .archs import DnCNN, DRUNet, FFDNet, UNet
+_BUILTIN = {"dncnn": "DnCNN", "ffdnet": "FFDNet", "unet": "UNet", "drunet": "DRUNet"}
 
-    _ARCHS.update({"dncnn": DnCNN, "ffdnet": FFDNet, "unet": UNet, "drunet": DRUNet})
+
+def _register_builtin() -> None:
+    """Add the built-in architectures (once; a name registered first by a user is kept)."""
+    if all(name in _ARCHS for name in _BUILTIN):
+        return
+    from . import archs
+
+    for name, cls in _BUILTIN.items():
+        _ARCHS.setdefault(name, getattr(archs, cls))
 
 
 def arch_names() -> list[str]:

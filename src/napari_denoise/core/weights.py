@@ -12,7 +12,9 @@ import hashlib
 import os
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import WeightsError
 
@@ -32,7 +34,6 @@ CARD_SCHEMA: dict[str, tuple[type, ...]] = {
     "training_data": (str,),
     "recipe": (str,),
     "metrics": (dict,),
-    "parameters": (int,),
     "licence": (str,),
     "limitations": (str,),
 }
@@ -59,24 +60,59 @@ def sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+class ModelCard(BaseModel):
+    """The schema every model card follows: the keys of :data:`CARD_SCHEMA`, typed, plus
+    the optional ones below; any other key is refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str
+    description: str
+    arch: str
+    arch_args: dict
+    dims: Literal[2, 3]
+    channels: int
+    noise_model: str
+    sigma_range: list[Union[int, float]] = Field(min_length=2, max_length=2)
+    normalisation: str
+    training_data: str
+    recipe: str
+    metrics: dict
+    parameters: Optional[int] = None  # counted by save_model; a hand-written card may omit it
+    licence: str
+    limitations: str
+    # shipped weights: the file's hash and size, written beside it
+    sha256: Optional[str] = None
+    file_size: Optional[int] = None
+    # training details, gaps to published numbers, a self-trained model's data range
+    training: Optional[dict] = None
+    published_gap: Optional[dict] = None
+    data_range: Optional[list[Union[int, float]]] = None
+
+
 def validate_card(card: dict, shipped: bool = False) -> None:
-    """Raise :class:`WeightsError` listing every problem of a model card."""
+    """Raise :class:`WeightsError` listing every problem of a model card, by key."""
     problems = []
-    for key, types in CARD_SCHEMA.items():
-        if key not in card:
-            problems.append(f"missing {key!r}")
-        elif not isinstance(card[key], types):
-            problems.append(f"{key!r} should be {types[0].__name__}")
-    if shipped:
-        for key in SHIPPED_KEYS:
-            if key not in card:
+    try:
+        ModelCard.model_validate(card)
+    except ValidationError as exc:
+        for e in exc.errors():
+            key = ".".join(str(p) for p in e["loc"])
+            if e["type"] == "missing":
                 problems.append(f"missing {key!r}")
-    if isinstance(card.get("sigma_range"), list) and len(card["sigma_range"]) != 2:
-        problems.append("'sigma_range' should be [low, high] in 0-255 units")
-    if card.get("dims") not in (2, 3):
-        problems.append("'dims' should be 2 or 3")
+            elif e["type"] == "extra_forbidden":
+                problems.append(f"unknown key {key!r}")
+            elif key == "dims":
+                problems.append("'dims' should be 2 or 3")
+            elif key.startswith("sigma_range"):
+                problems.append("'sigma_range' should be [low, high] in 0-255 units")
+            else:
+                problems.append(f"{key!r}: {e['msg']}")
+    if shipped:
+        problems += [f"missing {k!r}" for k in SHIPPED_KEYS if k not in card]
     if problems:
-        raise WeightsError(f"model card {card.get('name', '?')!r}: " + "; ".join(problems))
+        raise WeightsError(f"model card {card.get('name', '?')!r}: " +
+                           "; ".join(dict.fromkeys(problems)))
 
 
 def save_model(model, path: str | Path, card: dict, *, half: bool = False,
@@ -121,7 +157,7 @@ def read_card(path: str | Path) -> dict:
     """
     path = Path(path)
     side = path.with_suffix(".json")
-    side_card = json.loads(side.read_text()) if side.exists() else None
+    side_card = _json_card(side.read_text(), side.name) if side.exists() else None
     embedded = None
     if path.suffix == ".safetensors":
         from safetensors import safe_open
@@ -132,7 +168,7 @@ def read_card(path: str | Path) -> dict:
         except Exception as exc:  # safetensors raises its own error types
             raise WeightsError(f"{path.name}: not a readable safetensors file ({exc})") from None
         if CARD_KEY in meta:
-            embedded = json.loads(meta[CARD_KEY])
+            embedded = _json_card(meta[CARD_KEY], path.name)
     if embedded is not None:
         if side_card is not None and side_card.get("name") == embedded.get("name"):
             return {**embedded, **side_card}
@@ -140,6 +176,16 @@ def read_card(path: str | Path) -> dict:
     if side_card is not None:
         return side_card
     raise WeightsError(f"{path.name}: no model card (expected {side.name} or metadata in the file)")
+
+
+def _json_card(text: str, where: str) -> dict:
+    try:
+        card = json.loads(text)
+    except ValueError as exc:
+        raise WeightsError(f"{where}: the model card is not valid JSON ({exc})") from None
+    if not isinstance(card, dict):
+        raise WeightsError(f"{where}: the model card is not a JSON object")
+    return card
 
 
 def load_state(path: str | Path) -> dict:
@@ -210,6 +256,10 @@ def load_model(path: str | Path, *, verify_sha: str | None = None) -> tuple[Any,
         else None
     if card is None:
         raise WeightsError(f"{path.name}: no model card; save models with napari_denoise.save_model")
+    try:
+        validate_card(card)
+    except WeightsError as exc:
+        raise WeightsError(f"{path.name}: {exc}") from None
     state = load_state(path)
     model = build_model(card, state).eval()
     return model, card
