@@ -90,16 +90,6 @@ class NoiseEstimate:
         signal = np.maximum(np.asarray(signal, np.float64) - self.black_level, 0.0)
         return self.gain * signal + self.sigma**2
 
-    def scaled(self, factor: float) -> "NoiseEstimate":
-        """The model for the data multiplied by ``factor`` (a unit change)."""
-        f = float(factor)
-        return NoiseEstimate(model=self.model, sigma=self.sigma * abs(f),
-                             per_plane=[v * abs(f) for v in self.per_plane], gain=self.gain * f,
-                             black_level=self.black_level * f, message=self.message,
-                             source=self.source,
-                             points=None if self.points is None else
-                             self.points * np.array([f, f * f, 1.0]))
-
     def sigma_map(self, image: np.ndarray, *, axes: str | None = None, smooth: int = 5,
                   strength: float = 1.0) -> np.ndarray:
         """Per-pixel noise std (float32) with the shape of ``image``, times ``strength``.

@@ -97,13 +97,6 @@ class TilePlan:
                 weight = w if weight is None else weight * w
             yield Tile(slices, weight)
 
-    def work_ratio(self) -> float:
-        """Pixels processed / pixels in the image (1.0 = no tiling overhead)."""
-        n = 1.0
-        for wins, L in zip(self.axes_wins, self.shape):
-            n *= sum(e - s for s, e in wins) / L
-        return n
-
 
 # -- tile size from the memory available, out-of-memory handling ---------------
 

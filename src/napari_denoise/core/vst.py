@@ -105,10 +105,6 @@ class GAT:
         self.s2 = max(b, 0.0) / (a * a)          # normalised read-noise variance
         self.sigma = math.sqrt(self.s2)
 
-    @classmethod
-    def from_estimate(cls, est) -> "GAT":
-        return cls(est.a, est.b)
-
     def forward(self, z) -> np.ndarray:
         u = np.asarray(z, np.float64) / self.a + self.shift
         return _f(u, self.s2)

@@ -422,7 +422,6 @@ class Noise2NoiseTrainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=self.lr,
                                      weight_decay=float(weight_decay))
-        self.weight_decay = float(weight_decay)
         self._pw = _pointwise(loss)
         self.step = 0
         self.best_val = math.inf
@@ -436,7 +435,6 @@ class Noise2NoiseTrainer:
         self.seconds = 0.0  # training time over all runs (resumes included)
         self._stop = False
         self._losses: list[float] = []
-        self.resumed_from = None
         if resume is not None:
             if self.checkpoint is None:
                 self.checkpoint = Path(resume)
@@ -845,7 +843,6 @@ class Noise2NoiseTrainer:
             self.last_val = self.history[-1]["val_loss"]
             self.last_psnr = self.history[-1]["val_psnr"]
         self.name = state.get("name", self.name) if not self._name_given else self.name
-        self.resumed_from = path
 
 
 def _psnr(x, ref) -> float:

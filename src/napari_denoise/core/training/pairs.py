@@ -202,9 +202,6 @@ class PairSampler:
         """Data units -> the [0, 1]-ish training scale (float32)."""
         return (np.asarray(a, np.float32) - np.float32(self.lo)) * self._scale
 
-    def denormalise(self, a) -> np.ndarray:
-        return np.asarray(a, np.float32) / self._scale + np.float32(self.lo)
-
     def _crop(self, k: int, f: int, g: int, box) -> np.ndarray:
         sl = tuple(slice(a, b) for a, b in box)
         return self.normalise(self._arrays[k][(f, g) + sl])
@@ -275,11 +272,6 @@ class PairSampler:
     def batch(self, n: int) -> PairBatch:
         """``n`` random training pairs (advances the sampler's random state)."""
         return self._batch(n, self.rng, self.train_region, self.train_patch, self.augment)
-
-    def batches(self, n: int):
-        """Endless generator of training batches of ``n`` pairs."""
-        while True:
-            yield self.batch(n)
 
     def val_batch(self) -> PairBatch | None:
         """The fixed validation pairs (None without a validation part)."""

@@ -160,7 +160,6 @@ class Trainer:
 
         state = {k: v.float() for k, v in load_state(path).items()}
         self.model.load_state_dict(state)
-        self.init_path = str(path)
         self.log(f"initialised {self.r.name} from {path}")
 
     # -- training ----------------------------------------------------------
