@@ -462,7 +462,28 @@ def test_sigma_range_follows_the_data_not_the_contrast_limits(viewer_widget, dty
     w.noise_mode.value = "manual"
     w.sigma_value.value = 0.2 * unit
     assert w.sigma_slider.value == pytest.approx(0.2 * unit)
-    assert w._sigma_for(layer, "YX") == pytest.approx(0.2 * unit)
+    assert w.settings().noise_level() == pytest.approx(0.2 * unit)
+    assert w.settings().engine_kwargs()["sigma"] == pytest.approx(0.2 * unit)
+
+
+def test_preview_in_map_mode_takes_the_maps_slice(viewer_widget, qtbot, notes):
+    viewer, w = viewer_widget
+    w.method.value = "tv"
+    stack = _noisy((3, 48, 40), np.float32)
+    layer = viewer.add_image(stack, name="stack")
+    smap = np.stack([np.full((48, 40), v, np.float32) for v in (0.01, 0.05, 0.2)])
+    noise_map = viewer.add_image(smap, name="map")
+    w.image_layer.value = layer
+    w.noise_mode.value = "map"
+    w.noise_map.value = noise_map
+    viewer.dims.set_current_step(0, 2)
+    _wait(qtbot, w, w.preview)
+    assert not notes["error"], notes["error"]
+    prev = viewer.layers["stack_preview"]
+    info = prev.metadata["napari_denoise"]
+    assert info["preview"] is True and info["sigma"] == "per-pixel map (mean 0.2)"
+    expected = napari_denoise.denoise(stack[2], model="tv", sigma=smap[2], axes="YX")
+    np.testing.assert_array_equal(prev.data, expected)
 
 
 def test_sample_data_contributions(make_napari_viewer, plugin):
