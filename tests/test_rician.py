@@ -227,3 +227,16 @@ def test_bias_correction_removes_upward_bias_in_dark_regions():
     # with the exact E[M] the correction is exact
     exact = rician_bias_correct(rician_mean(a, sigma), sigma)
     np.testing.assert_allclose(exact[a > 0], a[a > 0], rtol=1e-6)
+
+
+def test_colour_magnitude_images_are_read_as_yxc_not_as_planes_of_three_columns():
+    """YXC data: each channel's Y, X plane is estimated (the old rule took the last two
+    axes as Y, X and saw 3-pixel-wide planes)."""
+    rng = np.random.default_rng(8)
+    a = phantom(128)
+    rgb = np.stack([add_rician_noise(a, 0.05, rng) for _ in range(3)], axis=-1)
+    est = estimate_rician_sigma(rgb)
+    assert est.method == "background-auto"
+    assert est.sigma == pytest.approx(0.05, rel=0.1)
+    same = estimate_rician_sigma(np.ascontiguousarray(np.moveaxis(rgb, -1, 0)), axes="CYX")
+    assert same.sigma == pytest.approx(est.sigma, rel=1e-6)

@@ -87,7 +87,7 @@ def estimate_noise(image, *, model="gaussian", axes=None, frames=None):
     if isinstance(model, str) and model.lower() == "rician":
         from .core.rician import estimate_rician_sigma
 
-        return estimate_rician_sigma(image)
+        return estimate_rician_sigma(image, axes=axes)
     from .core.noise import estimate_noise as _est
 
     return _est(image, model=model, axes=axes, frames=frames)

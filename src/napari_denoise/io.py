@@ -395,14 +395,12 @@ def _read_imageio(path: Path):
         raise ValueError(f"{path}: not an image (shape {data.shape}, dtype {data.dtype})")
     if data.dtype == bool:
         data = data.astype(np.uint8) * 255
-    if data.ndim == 2:
-        axes = "YX"
-    elif data.ndim == 3:
-        axes = "YXC" if data.shape[-1] in (2, 3, 4) else "TYX"
-    elif data.ndim == 4:
-        axes = "TYXC"
-    else:
+    if data.ndim > 4:
         raise ValueError(f"{path}: {data.ndim}-D image (shape {data.shape}) is not supported")
+    from .core.axes import guess_axes
+
+    # the one set of axes rules; these formats store grey + alpha (2) or colour last
+    axes = guess_axes(data.shape, rgb=data.ndim > 2 and data.shape[-1] in (2, 3, 4))
     fmt = path.suffix.lower().lstrip(".") or "image"
     fmt = {"jpg": "jpeg", "tif": "tiff"}.get(fmt, fmt)
     return data, ImageMeta(axes=axes, shape=tuple(data.shape), dtype=str(data.dtype), format=fmt,

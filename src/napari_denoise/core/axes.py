@@ -84,17 +84,34 @@ def to_canonical(arr, axes: str):
     return view.transpose(order)
 
 
-def from_canonical(arr5, axes: str):
-    """Inverse of :func:`to_canonical` (a view for numpy arrays)."""
-    present = [CANONICAL.index(a) for a in axes]
-    keep = sorted(present)
-    squeeze = tuple(i for i in range(5) if i not in keep)
-    sub = arr5.reshape(tuple(arr5.shape[i] for i in keep)) if squeeze else arr5
-    # axes of ``sub`` are in canonical order; permute to the requested order
-    canon = [a for a in CANONICAL if a in axes]
-    return sub.transpose([canon.index(a) for a in axes])
+def resolve_axes(shape, axes: str | None = None) -> str:
+    """The axes of an array: checked when given, guessed from the shape otherwise. The
+    one rule set of the engine, noise estimation, stripes, Rician and file reading."""
+    return guess_axes(tuple(shape)) if axes is None else normalize_axes(axes, len(shape))
 
 
-def spatial_shape(shape, axes: str, mode_dims: int = 2) -> tuple[int, ...]:
-    letters = "ZYX" if mode_dims == 3 else "YX"
-    return tuple(shape[axes.index(a)] for a in letters if a in axes)
+def spread_planes(arr, axes: str, max_planes: int) -> list:
+    """Up to ``max_planes`` evenly spaced 2-D (Y, X) planes of ``arr``, every channel
+    represented (views where possible); any axes order."""
+    v = to_canonical(arr, axes)
+    T, Z, C = v.shape[:3]
+    chans = sorted({int(round(c)) for c in _spread(C, max_planes)})
+    per_chan = max(1, max_planes // len(chans))
+    picks = sorted({int(round(i)) for i in _spread(T * Z, per_chan)})
+    return [v[i // Z, i % Z, c] for c in chans for i in picks]
+
+
+def frame_runs(arr, axes: str, max_frames: int) -> list[list]:
+    """Consecutive 2-D planes along T (or Z when there is no T), one run per channel:
+    the frames a difference-based noise fit compares."""
+    v = to_canonical(arr, axes)
+    along_t = "T" in axes
+    n = min(v.shape[0] if along_t else v.shape[1], max_frames)
+    return [[v[i, 0, c] if along_t else v[0, i, c] for i in range(n)]
+            for c in range(v.shape[2])]
+
+
+def _spread(n: int, k: int):
+    import numpy as np
+
+    return np.linspace(0, n - 1, min(n, k))

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .axes import frame_runs, resolve_axes, spread_planes
+
 __all__ = ["NoiseEstimate", "estimate_noise", "estimate_sigma_2d"]
 
 #: Patch side used by the PCA estimator.
@@ -32,7 +34,6 @@ MAX_PATCHES = 50_000
 #: At most this many 2D planes are examined for stacks and channel images.
 MAX_PLANES = 8
 
-_AXIS_LETTERS = "TZCYX"
 
 
 # --------------------------------------------------------------------------
@@ -131,7 +132,7 @@ def smooth_signal(image: np.ndarray, *, axes: str | None = None, size: int = 5) 
     image = np.asarray(image, dtype=np.float64)
     if image.ndim < 2 or size <= 1:
         return image
-    ax = _default_axes(image.shape) if axes is None else axes.upper()
+    ax = resolve_axes(image.shape, axes)
     sizes = [1] * image.ndim
     sizes[ax.index("Y")] = sizes[ax.index("X")] = size
     return uniform_filter(image, size=sizes, mode="reflect")
@@ -492,68 +493,9 @@ def fit_poisson_gaussian(planes, *, frames: bool = False, block: int = PG_BLOCK)
 # --------------------------------------------------------------------------
 
 
-def _default_axes(shape: tuple[int, ...]) -> str:
-    """Axes for ``axes=None``; leading stack axes are named ``?``."""
-    nd = len(shape)
-    if nd >= 3 and shape[-1] in (3, 4):
-        return "?" * (nd - 3) + "YXC"
-    return "?" * (nd - 2) + "YX"
-
-
-def _check_axes(axes: str, ndim: int) -> str:
-    if not isinstance(axes, str):
-        raise ValueError(f"axes must be a string such as 'ZYX', got {axes!r}")
-    ax = axes.upper()
-    if len(ax) != ndim:
-        raise ValueError(f"axes {axes!r} has {len(ax)} letters but the image has {ndim} dimensions")
-    bad = sorted(set(ax) - set(_AXIS_LETTERS))
-    if bad:
-        raise ValueError(f"axes {axes!r} has unknown letter(s) {bad}; use letters from {_AXIS_LETTERS}")
-    if len(set(ax)) != len(ax):
-        raise ValueError(f"axes {axes!r} repeats a letter")
-    if "Y" not in ax or "X" not in ax:
-        raise ValueError(f"axes {axes!r} must contain both Y and X")
-    iy, ix = ax.index("Y"), ax.index("X")
-    if ix != iy + 1 or ax[ix + 1 :] not in ("", "C"):
-        raise ValueError(
-            f"axes {axes!r}: Y and X must be the last two spatial axes (...YX or ...YXC)"
-        )
-    return ax
-
-
 def _planes(arr: np.ndarray, axes: str) -> list[np.ndarray]:
     """Up to MAX_PLANES evenly spaced 2D YX planes, each channel represented."""
-    iy, ix = axes.index("Y"), axes.index("X")
-    ic = axes.index("C") if "C" in axes else None
-    other = [i for i in range(arr.ndim) if i not in (iy, ix, ic)]
-    order = ([ic] if ic is not None else []) + other + [iy, ix]
-    a = np.transpose(arr, order)
-    n_c = arr.shape[ic] if ic is not None else 1
-    a = a.reshape((n_c, -1) + a.shape[-2:])  # (C, N, Y, X); a view where possible
-    n_planes = a.shape[1]
-
-    chans = np.unique(np.linspace(0, n_c - 1, min(n_c, MAX_PLANES)).round().astype(int))
-    per_chan = max(1, MAX_PLANES // len(chans))
-    picks = np.unique(np.linspace(0, n_planes - 1, min(n_planes, per_chan)).round().astype(int))
-    return [a[c, i] for c in chans for i in picks]
-
-
-def _stack_planes(arr: np.ndarray, axes: str, max_planes: int) -> list[list[np.ndarray]]:
-    """Consecutive planes along T (or Z) for each channel: runs of frames for a difference fit."""
-    lead = "T" if "T" in axes else "Z"
-    it = axes.index(lead)
-    iy, ix = axes.index("Y"), axes.index("X")
-    ic = axes.index("C") if "C" in axes else None
-    rest = [i for i in range(arr.ndim) if i not in (it, iy, ix, ic)]
-    order = ([ic] if ic is not None else []) + rest + [it, iy, ix]
-    a = np.transpose(arr, order)
-    n_c = arr.shape[ic] if ic is not None else 1
-    a = a.reshape((n_c, -1, arr.shape[it]) + a.shape[-2:])
-    runs = []
-    for c in range(n_c):
-        n = min(arr.shape[it], max_planes)
-        runs.append([a[c, 0, i] for i in range(n)])
-    return runs
+    return spread_planes(arr, axes, MAX_PLANES)
 
 
 def _signal_dependent(a: float, se_a: float, b: float, pts: np.ndarray) -> bool:
@@ -604,7 +546,7 @@ def estimate_noise(image, *, axes: str | None = None, model: str = "gaussian",
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
         raise ValueError("image contains NaN or Inf values; cannot estimate noise")
 
-    ax = _default_axes(arr.shape) if axes is None else _check_axes(axes, arr.ndim)
+    ax = resolve_axes(arr.shape, axes)
     h, w = arr.shape[ax.index("Y")], arr.shape[ax.index("X")]
     if h < MIN_SIDE or w < MIN_SIDE:
         raise ValueError(
@@ -624,12 +566,14 @@ def estimate_noise(image, *, axes: str | None = None, model: str = "gaussian",
         gauss.message = "constant image: there is no noise to fit"
         return gauss
 
-    use_frames = ("T" in ax and arr.shape[ax.index("T")] >= 2) if frames is None else bool(frames)
+    # frame differences by default only for a time axis the caller named
+    use_frames = (axes is not None and "T" in ax and arr.shape[ax.index("T")] >= 2) \
+        if frames is None else bool(frames)
     if use_frames and not any(c in ax for c in "TZ"):
         raise ValueError(f"frames=True needs a T or Z axis (axes {ax})")
     try:
         if use_frames:
-            runs = _stack_planes(arr, ax, 2 * MAX_PLANES)
+            runs = frame_runs(arr, ax, 2 * MAX_PLANES)
             fits = [fit_poisson_gaussian(r, frames=True) for r in runs if len(r) >= 2]
             source = "differences of consecutive frames"
         else:

@@ -169,7 +169,7 @@ def _estimate(plan: NoisePlan, image, axes, noise, switch_model):
     if noise == "rician":
         from .rician import estimate_rician_sigma
 
-        r = estimate_rician_sigma(sample)
+        r = estimate_rician_sigma(sample, axes=axes)
         plan.noise_text = f"Rician, sigma {float(r.sigma):.4g} from the background" + \
             (f" ({r.message})" if r.message else "")
         return float(r.sigma)

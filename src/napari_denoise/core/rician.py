@@ -224,7 +224,7 @@ class RicianEstimate:
         return self.message
 
 
-def _validate(arr: np.ndarray, what: str = "image") -> None:
+def _validate(arr: np.ndarray, what: str = "image", axes: str | None = None) -> None:
     if arr.dtype.kind == "c":
         raise ValueError(
             f"{what} is complex-valued; pass the magnitude image (np.abs) for a Rician estimate"
@@ -235,7 +235,10 @@ def _validate(arr: np.ndarray, what: str = "image") -> None:
         raise ValueError(f"need an image with at least 2 dimensions, got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"cannot estimate noise of an empty array (shape {arr.shape})")
-    h, w = arr.shape[-2:]
+    from .axes import resolve_axes
+
+    ax = resolve_axes(arr.shape, axes)
+    h, w = arr.shape[ax.index("Y")], arr.shape[ax.index("X")]
     if h < MIN_SIDE or w < MIN_SIDE:
         raise ValueError(
             f"image is too small for a noise estimate: spatial size {h}x{w}, "
@@ -377,14 +380,7 @@ def _looks_rayleigh(vals: np.ndarray) -> bool:
     return abs(ratio - RAYLEIGH_RATIO) < 0.03
 
 
-def _plane_indices(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
-    lead = shape[:-2]
-    n = int(np.prod(lead)) if lead else 1
-    picks = np.unique(np.linspace(0, n - 1, min(n, MAX_PLANES)).round().astype(int))
-    return [np.unravel_index(int(i), lead) if lead else () for i in picks]
-
-
-def estimate_rician_sigma(image, *, background=None) -> RicianEstimate:
+def estimate_rician_sigma(image, *, background=None, axes: str | None = None) -> RicianEstimate:
     """Noise ``sigma`` of a magnitude (Rician) image, from its background.
 
     In the background (``A = 0``) the magnitude is Rayleigh distributed and the
@@ -394,8 +390,9 @@ def estimate_rician_sigma(image, *, background=None) -> RicianEstimate:
     the first peak of the histogram of low intensities (the Rayleigh mode,
     = sigma) gives a first sigma; pixels whose 5x5 neighbourhood means are all
     consistent with pure Rayleigh noise are selected and sigma re-estimated on
-    them, a few times.  The last two axes are Y and X; for n-D input up to 8
-    evenly spaced planes are estimated and the median is returned.
+    them, a few times.  ``axes`` names the axes (guessed from the shape when
+    omitted, as everywhere: a trailing 3 or 4 is colour); up to 8 evenly spaced
+    2-D planes, every channel represented, are estimated and the median returned.
 
     With too little background (< 2 % of the pixels or < 500 pixels) this does
     not fail: ``method`` is ``"fallback-gaussian"`` (Gaussian patch estimate of
@@ -403,7 +400,7 @@ def estimate_rician_sigma(image, *, background=None) -> RicianEstimate:
     ``message`` says so.  A constant image gives ``sigma = 0.0``.
     """
     arr = np.asarray(image)
-    _validate(arr)
+    _validate(arr, axes=axes)
     if arr.dtype.kind == "b":
         arr = arr.astype(np.uint8)
 
@@ -439,8 +436,10 @@ def estimate_rician_sigma(image, *, background=None) -> RicianEstimate:
 
     auto: list[tuple[float, float]] = []  # (sigma, background fraction)
     fallback: list[float] = []
-    for idx in _plane_indices(arr.shape):
-        plane = arr[idx].astype(np.float64)
+    from .axes import resolve_axes, spread_planes
+
+    for view in spread_planes(arr, resolve_axes(arr.shape, axes), MAX_PLANES):
+        plane = np.asarray(view, dtype=np.float64)
         if np.all(plane == plane.flat[0]):
             continue  # an empty slice says nothing about the noise
         found = _background_plane(plane)

@@ -252,9 +252,9 @@ def estimate_stripes(
 
 
 def _resolve_axes(shape: tuple[int, ...], axes: str | None) -> str:
-    from .noise import _check_axes, _default_axes  # the same axes rules as noise estimation
+    from .axes import resolve_axes  # the one set of axes rules
 
-    return _default_axes(shape) if axes is None else _check_axes(axes, len(shape))
+    return resolve_axes(shape, axes)
 
 
 def _to_dtype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
