@@ -210,7 +210,10 @@ def test_stop_requested_before_the_first_step_ends_the_run_at_once():
     assert trainer.step == 4 and info["phase"] == "done"
 
 
-def test_closed_generator_and_time_budget():
+def test_closed_generator_and_time_budget(monkeypatch):
+    import time
+
+    from napari_denoise.core.training import n2n
     from napari_denoise.core.training.n2n import Noise2NoiseTrainer
 
     stack, _ = _stack(frames=4)
@@ -221,13 +224,30 @@ def test_closed_generator_and_time_budget():
     gen.close()
     best = trainer.best_so_far()  # the current weights are validated and compete
     assert trainer.step == 3 and best.history[-1]["step"] == 3
-    # minutes alone: the schedule is fitted to the steps that fit in the time
+    # minutes alone: the schedule is fitted to the steps that fit in the time. The
+    # trainer's clock is a fake one that moves TICK at every reading (a few per step), so
+    # the result does not depend on how busy the machine is.
+    tick = 0.02
+
+    class FakeTime:
+        now = 0.0
+        strftime = staticmethod(time.strftime)
+
+        @classmethod
+        def perf_counter(cls):
+            cls.now += tick
+            return cls.now
+
+    monkeypatch.setattr(n2n, "time", FakeTime)
     infos = []
     trained = nd.train_noise2noise(stack, minutes=0.02, batch=2, arch_args=TINY,
-                                   progress=infos.append)
+                                   progress=infos.append)  # 1.2 s of the fake clock
     assert infos[0]["total"] is None and infos[-1]["total"] is not None
-    assert infos[-1]["step"] >= 5 and infos[-1]["elapsed"] < 1.2 + 1.0
-    assert trained.card["metrics"]["steps"] == infos[-1]["step"]
+    steps = infos[-1]["step"]
+    assert steps >= 5 and steps == infos[-1]["total"]  # the fitted schedule, run to its end
+    per_step = infos[-1]["elapsed"] / steps
+    assert 1.2 - 2 * per_step <= infos[-1]["elapsed"] <= 1.2 + 2 * per_step
+    assert trained.card["metrics"]["steps"] == steps
 
 
 def test_save_load_and_use_by_name(tmp_path):
