@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelNotFoundError
+from .precision import autocast_dtype
 
 ALIASES = {"ffdnet": "ffdnet_gray", "dncnn": "dncnn_blind", "non-local-means": "nlm",
            "nl-means": "nlm", "bm3d": "bm3d", "total-variation": "tv"}
@@ -48,16 +49,6 @@ class Denoiser:
         return _run_network(self, x, sigma_map, sigma)
 
 
-def _autocast_dtype(device):
-    import torch
-
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "mps":
-        return torch.float16
-    return None
-
-
 def _run_network(d: Denoiser, x, sigma_map, sigma):
     import torch
 
@@ -71,7 +62,7 @@ def _run_network(d: Denoiser, x, sigma_map, sigma):
             smap = torch.from_numpy(np.ascontiguousarray(sigma_map, dtype=np.float32))[None].to(dev)
         else:
             smap = torch.full((1,), float(sigma or 0.0), device=dev)
-    dtype = _autocast_dtype(dev)
+    dtype = autocast_dtype(dev)  # inference: CUDA bf16/fp16, MPS fp16, CPU fp32
     with torch.inference_mode():
         if dtype is not None:
             with torch.autocast(dev.type, dtype=dtype):

@@ -51,9 +51,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import DenoiseError
+from ..precision import autocast, autocast_dtype
 
 from .pairs import (PAIR_KINDS, BlindSpotSampler, NeighborFramesSampler, SubsampleSampler,
                     TwoCapturesSampler, subsample)
+from .metrics import psnr
+from .schedule import warmup_cosine
 
 LOSSES = ("l2", "l1", "charbonnier")
 DEFAULT_ARCH_ARGS = {
@@ -222,18 +225,9 @@ def _load_init(init):
 
 
 def _autocast(device, enabled=None):
-    import torch
-
-    from .supervised import _cpu_has_bf16
-
-    if device.type == "cuda":
-        ok = torch.cuda.is_bf16_supported() if enabled is None else bool(enabled)
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=ok)
-    if device.type == "cpu":
-        ok = (torch.backends.mkldnn.is_available() and _cpu_has_bf16()) if enabled is None \
-            else bool(enabled)
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=ok)
-    return torch.autocast("cpu", enabled=False)  # MPS and others: fp32
+    """Training autocast: bf16 on CUDA where supported and on CPUs with native bf16."""
+    return autocast(device, autocast_dtype(device, training=True, fp16_fallback=False,
+                                           enabled=enabled))
 
 
 def _pointwise(kind: str):
@@ -446,13 +440,7 @@ class Noise2NoiseTrainer:
         return min(50, max(1, (self.total or 500) // 10))
 
     def lr_at(self, step: int) -> float:
-        w = self.warmup
-        if step < w:
-            return self.lr * (step + 1) / w
-        if self.total is None:
-            return self.lr
-        t = min(1.0, (step - w) / max(1, self.total - w))
-        return self.lr * (MIN_LR_RATIO + (1 - MIN_LR_RATIO) * 0.5 * (1 + math.cos(math.pi * t)))
+        return warmup_cosine(step, self.lr, self.warmup, self.total, MIN_LR_RATIO)
 
     @property
     def val_every(self) -> int:
@@ -541,25 +529,25 @@ class Noise2NoiseTrainer:
             val = float((self._pw(d) * m).sum() / m.sum().clamp_min(1.0))
         else:
             val = float(self._pw(d).mean())
-        psnr = None
+        score = None
         if self.reference is not None:
             if self._val_ref is None:
                 self._val_ref = self.sampler.reference_patches(self.reference, vb)
-                self.noisy_psnr = _psnr(vb.noisy, self._val_ref)
+                self.noisy_psnr = psnr(vb.noisy, self._val_ref)
             den = self._forward_chunks(vb.noisy)
-            psnr = _psnr(den, self._val_ref)
-        return val, psnr
+            score = psnr(den, self._val_ref)
+        return val, score
 
     def _record_validation(self, elapsed: float) -> None:
-        val, psnr = self.validate()
+        val, score = self.validate()
         self.last_val_step = self.step
         if val is None:
             return
-        self.last_val, self.last_psnr = val, psnr
+        self.last_val, self.last_psnr = val, score
         n = len(self._losses)
         entry = {"step": self.step,
                  "loss": float(np.mean(self._losses[-self.val_every:])) if n else None,
-                 "val_loss": val, "val_psnr": psnr, "lr": self.lr_at(max(0, self.step - 1)),
+                 "val_loss": val, "val_psnr": score, "lr": self.lr_at(max(0, self.step - 1)),
                  "elapsed": round(self.seconds + elapsed, 3)}
         self.history.append(entry)
         if val < self.best_val:
@@ -843,11 +831,6 @@ class Noise2NoiseTrainer:
             self.last_val = self.history[-1]["val_loss"]
             self.last_psnr = self.history[-1]["val_psnr"]
         self.name = state.get("name", self.name) if not self._name_given else self.name
-
-
-def _psnr(x, ref) -> float:
-    mse = float(np.mean((np.asarray(x, np.float64) - np.asarray(ref, np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * math.log10(1.0 / mse)
 
 
 # -- public functions --------------------------------------------------------------------------

@@ -15,20 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from ..precision import autocast, autocast_dtype
 from .data import PatchSampler, add_noise, load_folder, load_pairs
+from .metrics import psnr
 from .recipe import Recipe  # noqa: F401 - public name
-
-
-def psnr(x: np.ndarray, y: np.ndarray, data_range: float = 1.0) -> float:
-    mse = float(np.mean((np.asarray(x, np.float64) - np.asarray(y, np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * math.log10(data_range**2 / mse)
+from .schedule import warmup_cosine
 
 
 def affine_psnr(out: np.ndarray, ref: np.ndarray, data_range: float = 1.0) -> float:
@@ -39,29 +36,8 @@ def affine_psnr(out: np.ndarray, ref: np.ndarray, data_range: float = 1.0) -> fl
 
 
 def lr_at(step: int, r: Recipe) -> float:
-    if step < r.warmup:
-        return r.lr * (step + 1) / r.warmup
-    t = (step - r.warmup) / max(1, r.steps - r.warmup)
-    return r.lr * (r.min_lr_ratio + (1 - r.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1))))
-
-
-def _autocast(device):
-    import torch
-
-    if device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
-    # bf16 on CPU pays off only with native support (AMX / AVX512-BF16)
-    ok = device.type == "cpu" and torch.backends.mkldnn.is_available() and _cpu_has_bf16()
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=ok)
-
-
-def _cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+    """The recipe's learning rate at ``step`` (:func:`.schedule.warmup_cosine`)."""
+    return warmup_cosine(step, r.lr, r.warmup, r.steps, r.min_lr_ratio)
 
 
 class Trainer:
@@ -176,7 +152,7 @@ class Trainer:
         for g in self.opt.param_groups:
             g["lr"] = lr_at(self.step, self.r)
         self.model.train()
-        with _autocast(self.device):
+        with autocast(self.device, autocast_dtype(self.device, training=True)):
             out = self.model(noisy, smap[:, :1])
         loss = torch.mean((out.float() - clean) ** 2)
         self.opt.zero_grad(set_to_none=True)
