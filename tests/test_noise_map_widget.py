@@ -204,9 +204,10 @@ def test_denoise_noise_controls_reach_the_engine(widgets, qtbot, notes, pg_image
     info = viewer.layers["cam_denoised"].metadata["napari_denoise"]
     assert "GAT" not in info["sigma"]
     assert info["strength"] == 2.0 and info["destripe"] is True
-    # the cached Gaussian estimate, times the strength
+    # the cached Gaussian estimate (the noise level the controls hold), times the strength
+    assert dw.axes.value == "YX" and dw.image_layer.value is layer
     assert float(info["sigma"].split()[0]) == pytest.approx(
-        2 * dw._sigma_for(layer, "YX"), rel=1e-3)
+        2 * dw.settings().noise_level(), rel=1e-3)
     assert not notes, notes
 
 
@@ -262,7 +263,7 @@ def test_a_new_estimate_abandons_the_running_one(widgets, qtbot, notes, monkeypa
         release[k].wait(WAIT_MS / 1000)
         return NoiseEstimate.poisson_gaussian(gains[k], 1e-3)
 
-    monkeypatch.setattr(noise_map_mod, "_estimate", slow_estimate)
+    monkeypatch.setattr(noise_map_mod, "fit_noise", slow_estimate)
     try:
         first = nm.run_estimate()
         assert first is not None

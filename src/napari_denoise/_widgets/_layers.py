@@ -93,6 +93,16 @@ def noise_map_for(layer) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def find_layer(viewer, name: str):
+    """The layer called ``name`` in ``viewer``, or None. Found by iterating: the viewer
+    handed to plugin widgets may be a proxy whose ``layers[name]`` is a proxy too (not
+    ``is`` the layer a combo box holds)."""
+    for layer in viewer.layers:
+        if layer.name == name:
+            return layer
+    return None
+
+
 def layer_props(layer: Image) -> dict:
     """Everything an output layer copies from its input: placement, units, axis labels,
     metadata and look (keyword arguments of ``viewer.add_image``)."""
