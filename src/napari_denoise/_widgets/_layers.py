@@ -1,16 +1,17 @@
 """Reading and writing napari layers for the widgets (no Qt, no rules of denoising).
 
 - what a layer's data, axes and value range are (:func:`layer_data`, :func:`layer_axes`,
-  :func:`value_range`);
+  :func:`value_range`), and a layer found by name (:func:`find_layer`);
 - the slice the viewer shows (:func:`current_slice`, :func:`take_plane`,
   :func:`plane_props`);
 - an output layer that copies its input's placement and look (:func:`layer_props`)
   and is updated in place on the next run (:func:`place_layer`).
 
 Only the main thread calls these (layers are not thread-safe). The Denoise widget
-uses all of them; the Noise map and Train widgets can switch to :func:`place_layer`
-(``reset_contrast=True`` for a map) and :func:`current_slice` / :func:`take_plane` /
-:func:`plane_props` in place of their own copies.
+uses all of them; the Noise map widget places its map with :func:`place_layer`
+(``reset_contrast=True``); the Train widget can switch to it and to
+:func:`current_slice` / :func:`take_plane` / :func:`plane_props` in place of its own
+copies.
 """
 
 from __future__ import annotations
