@@ -213,7 +213,7 @@ def test_stop_requested_before_the_first_step_ends_the_run_at_once():
 def test_closed_generator_and_time_budget(monkeypatch):
     import time
 
-    from napari_denoise.core.training import n2n
+    from napari_denoise.core.training import n2n_trainer
     from napari_denoise.core.training.n2n import Noise2NoiseTrainer
 
     stack, _ = _stack(frames=4)
@@ -238,7 +238,7 @@ def test_closed_generator_and_time_budget(monkeypatch):
             cls.now += tick
             return cls.now
 
-    monkeypatch.setattr(n2n, "time", FakeTime)
+    monkeypatch.setattr(n2n_trainer, "time", FakeTime)  # the training loop's clock
     infos = []
     trained = nd.train_noise2noise(stack, minutes=0.02, batch=2, arch_args=TINY,
                                    progress=infos.append)  # 1.2 s of the fake clock

@@ -1,0 +1,153 @@
+"""The result of a self-supervised training: :class:`TrainedModel` and its model card."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LIMITATIONS = (
+    "Trained on one data set by self-supervision: meant for that data (same instrument, "
+    "noise and intensity range); on other data it may blur or leave noise. Noise2Noise "
+    "pairs assume the same signal in both images and independent, zero-mean noise: "
+    "motion between frames or slices is blurred away. Subsample and blind-spot training "
+    "assume pixel-independent noise (correlated noise, e.g. from demosaicing or "
+    "resampling, is kept).")
+
+PAIR_WORDS = {
+    "neighbors": "Noise2Noise on neighbouring frames",
+    "two": "Noise2Noise on two captures of the same scene",
+    "subsample": "Neighbor2Neighbor (sub-sampled pairs)",
+    "blindspot": "Noise2Void (blind spot)",
+}
+
+
+@dataclass
+class TrainedModel:
+    """A trained network with its model card; pass it as ``model=`` to ``denoise``.
+
+    module : the network (``nn.Module``, eval mode, on the CPU, float32)
+    card : its model card (:data:`..weights.CARD_SCHEMA`)
+    history : one dict per validation (step, loss, val_loss, val_psnr, lr, elapsed)
+    path : where :meth:`save` last wrote it, else None
+    """
+
+    module: Any
+    card: dict
+    history: list = field(default_factory=list)
+    path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.card.get("name", "trained"))
+
+    def save(self, path=None) -> Path:
+        """Write the model as safetensors, the card embedded; returns the path.
+
+        Default: ``<user models folder>/<name>.safetensors`` (``NAPARI_DENOISE_MODELS``
+        overrides the folder), where ``list_models()`` lists it as a "user" model and
+        ``denoise(..., model=name)`` finds it. The card's name becomes the file's stem.
+        An existing file is replaced.
+        """
+        from ..models import user_models_dir
+        from ..weights import save_model
+
+        if path is None:
+            path = user_models_dir() / f"{safe_name(self.name)}.safetensors"
+        path = Path(path).expanduser()
+        if path.suffix != ".safetensors":
+            path = path.with_name(path.name + ".safetensors")
+        self.card["name"] = path.stem
+        self.path = save_model(self.module, path, self.card)
+        return self.path
+
+    def denoise(self, image, **kwargs):
+        """``napari_denoise.denoise(image, model=self, **kwargs)``."""
+        from ..inference import denoise_iter, run_to_end
+
+        progress = kwargs.pop("progress", None)
+        return run_to_end(denoise_iter(image, self, **kwargs), progress).image
+
+
+def safe_name(name: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("._")
+    return name or "trained"
+
+
+# -- the model card -------------------------------------------------------------------------
+
+def recipe_call(trainer) -> str:
+    """The ``train_noise2noise`` call that repeats ``trainer``'s training."""
+    s = trainer.sampler
+    args = [f"pairs={trainer.pairs!r}"]
+    if trainer.pairs == "neighbors":
+        args.append(f"axis={trainer.axis_desc!r}")
+        args.append(f"distance={s.describe()['distance']!r}")
+    if trainer.axes:
+        args.append(f"axes={trainer.axes!r}")
+    if trainer.init_name:
+        args.append(f"init={trainer.init_name!r}")
+    else:
+        args.append(f"model={trainer.arch!r}")
+        args.append(f"arch_args={ {k: v for k, v in trainer.arch_args.items()} !r}")
+    args += [f"steps={trainer.total}", f"patch={s.patch}", f"batch={trainer.batch_size}",
+             f"lr={trainer.lr:g}", f"loss={trainer.loss_kind!r}", f"dims={trainer.dims}",
+             f"seed={trainer.seed}", f"val_fraction={s.val_fraction:g}"]
+    if trainer.minutes is not None:
+        args.append(f"minutes={trainer.minutes:g}")
+    return f"napari_denoise.train_noise2noise(data, {', '.join(args)})"
+
+
+def card_metrics(trainer) -> dict:
+    """The card's ``metrics``: best validation, steps, time, device."""
+    metrics = {"val_loss": None if trainer.best_step is None else float(trainer.best_val),
+               "best_step": trainer.best_step, "steps": int(trainer.step),
+               "pairs": trainer.pairs, "loss": trainer.loss_kind,
+               "validation": trainer.sampler.split, "seconds": round(trainer.seconds, 1),
+               "device": str(trainer.device)}
+    if trainer.reference is not None and trainer.history:
+        best = [h for h in trainer.history if h["step"] == trainer.best_step]
+        metrics["val_psnr"] = best[0]["val_psnr"] if best else None
+        metrics["val_psnr_noisy"] = trainer.noisy_psnr
+    return metrics
+
+
+def model_card(trainer, module) -> dict:
+    """The model card (:data:`..weights.CARD_SCHEMA`) of ``module`` trained by ``trainer``."""
+    s = trainer.sampler
+    what = PAIR_WORDS[trainer.pairs]
+    nd = "3-D" if trainer.dims == 3 else "2-D"
+    if trainer.init_name:
+        src = (trainer.init_card or {}).get("name") or trainer.init_name
+        how = f"{nd} {trainer.arch} fine-tuned from {src} by self-supervision"
+    else:
+        how = f"{nd} {trainer.arch} trained by self-supervision"
+    return {
+        "name": trainer.name,
+        "description": (f"{how} ({what}) on the user's data of shape "
+                        f"{trainer.data_shape} ({trainer.data_dtype})"),
+        "arch": trainer.arch,
+        "arch_args": dict(trainer.arch_args),
+        "dims": int(trainer.dims),
+        "channels": int(getattr(module, "in_channels", 1)),
+        "noise_model": "self-supervised",
+        "sigma_range": [0, 0],
+        "normalisation": (f"input scaled to [0, 1] by the data range (low, high) as at "
+                          f"denoise time (percentiles 0.01/99.99, or the dtype's range "
+                          f"for uint8 and [0, 1] floats); training data range "
+                          f"{s.lo:.6g} to {s.hi:.6g}"),
+        "data_range": [float(s.lo), float(s.hi)],
+        "training_data": (f"user data, shape {list(trainer.data_shape)}, {trainer.data_dtype}"
+                          + (f", axes {trainer.axes}" if trainer.axes else "")),
+        "recipe": recipe_call(trainer),
+        "metrics": card_metrics(trainer),
+        "training": dict(s.describe(), **({"axis": trainer.axis_desc}
+                                          if trainer.pairs == "neighbors" else {}),
+                         steps=int(trainer.step), total=trainer.total,
+                         batch=trainer.batch_size, lr=trainer.lr, seed=trainer.seed,
+                         init=trainer.init_name),
+        "parameters": int(sum(p.numel() for p in module.parameters())),
+        "licence": "the user's: trained on their own data",
+        "limitations": LIMITATIONS,
+    }

@@ -1,0 +1,256 @@
+"""Building a self-supervised training: the data arranged, the network, the pairs, the loss.
+
+Used by :class:`.n2n.Noise2NoiseTrainer`; every function takes the checked
+:class:`.n2n_config.Noise2NoiseConfig`.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .n2n_config import Noise2NoiseConfig
+from .pairs import BlindSpotSampler, NeighborFramesSampler, SubsampleSampler, TwoCapturesSampler
+
+DEFAULT_ARCH_ARGS = {
+    "unet": {"features": 32, "levels": 3, "residual": True},
+    "dncnn": {"depth": 17, "features": 64},
+}
+CHARBONNIER_EPS = 1e-3
+
+
+def arrange_data(data, axes, axis, dims: int, name: str = "data"):
+    """(array with the spatial axes last, stack axis index or None)."""
+    arr = np.asarray(data)
+    if arr.dtype.kind not in "uif":
+        raise ValueError(f"unsupported {name} type {arr.dtype}: use integer or floating-point data")
+    if arr.size == 0:
+        raise ValueError(f"the {name} are empty (shape {arr.shape})")
+    if axes is None:
+        if isinstance(axis, str):
+            raise ValueError(f"axis={axis!r} names an axis: give axes= too (e.g. axes='TYX')")
+        if arr.ndim < dims:
+            raise ValueError(f"need at least {dims}-D {name} for dims={dims}, got shape "
+                             f"{arr.shape}")
+        return arr, (0 if axis is None else int(axis))
+    from ..axes import normalize_axes
+
+    ax = normalize_axes(axes, arr.ndim)
+    spatial = "ZYX"[-dims:] if dims == 3 else "YX"
+    if dims == 3 and "Z" not in ax:
+        raise ValueError(f"dims=3 needs a Z axis (axes {ax!r})")
+    order = [i for i, a in enumerate(ax) if a not in spatial] + [ax.index(a) for a in spatial]
+    arr = arr.transpose(order)
+    if axis is None:  # T, else Z, else another axis that is not a channel axis
+        lead = [a for a in ax if a not in spatial]
+        pick = next((a for a in "TZ" if a in lead), None)
+        return arr, (None if pick is None else order.index(ax.index(pick)))
+    if isinstance(axis, str):
+        letter = axis.upper()
+        if letter not in ax:
+            raise ValueError(f"axis {axis!r} is not in the axes {ax!r}")
+        if letter in spatial:
+            raise ValueError(f"axis {axis!r} is spatial; the stack axis must be another one")
+        return arr, order.index(ax.index(letter))
+    i = int(axis) % arr.ndim
+    return arr, order.index(i)
+
+
+def load_init(init):
+    """(trainable module in fp32, its card) from a model name, path or trained model."""
+    from ..errors import ModelNotFoundError
+    from ..weights import load_model
+
+    if hasattr(init, "module") and hasattr(init, "card"):
+        card = dict(init.card)
+        if "arch" not in card:
+            raise ValueError("init: the model's card names no architecture")
+        return copy.deepcopy(init.module).float().cpu(), card
+    try:
+        from torch import nn
+
+        if isinstance(init, nn.Module):
+            raise ValueError("init= takes a model name, a .safetensors path or a trained model; "
+                             "pass a bare network through a TrainedModel or save it first")
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(init, Path) or (isinstance(init, str) and (
+            init.endswith((".safetensors", ".pt", ".pth")) or "/" in init or "\\" in init)):
+        p = Path(init).expanduser()
+        if not p.exists():
+            raise ModelNotFoundError(f"model file not found: {p}")
+        module, card = load_model(p)
+        return module.float(), dict(card)
+    if not isinstance(init, str):
+        raise ValueError(f"init must be a model name, a path or a trained model, not "
+                         f"{type(init).__name__}")
+    from ..classical import CLASSICAL
+    from ..models import ALIASES, user_model_paths
+    from ..registry import pretrained_entries
+
+    key = ALIASES.get(init.lower(), init.lower())
+    if key in CLASSICAL:
+        raise ValueError(f"{init!r} is a classical method, not a network: init takes a "
+                         f"pretrained or saved network")
+    entries = pretrained_entries()
+    if key in entries:
+        e = entries[key]
+        module, card = load_model(e.path, verify_sha=e.card.get("sha256"))
+        return module.float(), dict(card)
+    users = user_model_paths()
+    if init in users:
+        module, card = load_model(users[init])
+        return module.float(), dict(card)
+    names = sorted(set(entries) | set(users))
+    raise ModelNotFoundError(f"unknown model {init!r} for init; networks available: "
+                             f"{', '.join(names) if names else 'none (give a .safetensors path)'}")
+
+
+def pointwise_loss(kind: str):
+    """The loss of each element of a difference: "l2", "l1" or "charbonnier"."""
+    import torch
+
+    if kind == "l2":
+        return lambda d: d * d
+    if kind == "l1":
+        return lambda d: d.abs()
+    eps2 = CHARBONNIER_EPS**2
+    return lambda d: torch.sqrt(d * d + eps2) - CHARBONNIER_EPS
+
+
+# -- the network ---------------------------------------------------------------------------
+
+@dataclass
+class Network:
+    """The network to train and where it came from."""
+
+    module: Any
+    arch: str
+    arch_args: dict
+    dims: int
+    init_name: str | None = None  # the model fine-tuned, as the caller named it
+    init_card: dict | None = None
+
+
+def build_network(cfg: Noise2NoiseConfig) -> Network:
+    """The network of ``cfg``: ``init`` loaded for fine-tuning, else ``model`` built
+    from scratch (weights seeded by ``cfg.seed``)."""
+    return _from_init(cfg) if cfg.init is not None else _from_scratch(cfg)
+
+
+def _from_init(cfg: Noise2NoiseConfig) -> Network:
+    init, model = cfg.init, cfg.model
+    module, init_card = load_init(init)
+    init_name = str(init if isinstance(init, (str, Path)) else init_card.get("name"))
+    if getattr(module, "takes_noise_map", False):
+        raise ValueError(f"{init_card.get('name', init)!r} needs a noise level "
+                         f"({init_card.get('arch')}); self-supervised training "
+                         f"fine-tunes blind models only (a U-Net, dncnn_blind)")
+    if int(getattr(module, "in_channels", 1)) != 1:
+        raise ValueError(f"{init_card.get('name', init)!r} takes "
+                         f"{module.in_channels} channels; training uses one")
+    arch = init_card["arch"]
+    if model is not None and str(model).lower() != arch:
+        raise ValueError(f"model={model!r} differs from the architecture of init "
+                         f"({arch}); leave model out when fine-tuning")
+    if cfg.arch_args is not None:
+        raise ValueError("arch_args cannot change the architecture of init")
+    mdims = int(getattr(module, "dims", init_card.get("dims", 2)))
+    if cfg.dims is not None and int(cfg.dims) != mdims:
+        raise ValueError(f"init is a {mdims}-D model; dims={cfg.dims} does not fit")
+    return Network(module, arch, dict(init_card.get("arch_args", {})), mdims,
+                   init_name, init_card)
+
+
+def _from_scratch(cfg: Noise2NoiseConfig) -> Network:
+    import torch
+
+    from ..registry import arch_names, create_arch
+
+    model = cfg.model
+    arch = str(model or "unet").lower()
+    if arch not in arch_names():
+        raise ValueError(f"unknown model {model!r}; self-training builds one of: "
+                         f"{', '.join(a for a in arch_names() if a != 'ffdnet')}")
+    if arch == "ffdnet":
+        raise ValueError("model='ffdnet' needs a noise level map; self-supervised "
+                         "training builds blind models only: 'unet' or 'dncnn'")
+    dims = 2 if cfg.dims is None else int(cfg.dims)
+    a_args = dict(DEFAULT_ARCH_ARGS.get(arch, {}))
+    a_args.update(cfg.arch_args or {})
+    a_args.setdefault("in_channels", 1)
+    if arch in ("unet", "dncnn"):
+        a_args["dims"] = dims
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        try:
+            module = create_arch(arch, **a_args)
+        except TypeError as exc:
+            raise ValueError(f"bad arch_args for {arch}: {exc}") from None
+    if getattr(module, "takes_noise_map", False):
+        raise ValueError(f"model {arch!r} needs a noise level; self-supervised "
+                         f"training builds blind models only")
+    if int(getattr(module, "dims", dims)) != dims:
+        raise ValueError(f"model {arch!r} is {module.dims}-D; dims={dims} does not fit")
+    return Network(module, arch, a_args, dims)
+
+
+# -- the data and their pairs ------------------------------------------------------------
+
+@dataclass
+class TrainingData:
+    """The pair sampler over the arranged data, and what the model card says of them."""
+
+    sampler: Any
+    reference: Any  # clean data arranged as the data, or None
+    axis_desc: Any  # the stack axis as the caller names it (index or letter)
+    data_shape: tuple
+    data_dtype: str
+
+
+def prepare_data(cfg: Noise2NoiseConfig, pairs: str, dims: int, multiple: int, data,
+                 target=None, reference=None) -> TrainingData:
+    """Arrange ``data`` (and ``target``, ``reference``) as ``cfg.axes`` say and build the
+    pair sampler of kind ``pairs`` for a network of ``dims`` dimensions whose input
+    sides must be multiples of ``multiple``."""
+    axes, axis = cfg.axes, cfg.axis
+    arr, stack_axis = arrange_data(data, axes, axis, dims)
+    axis_desc = stack_axis
+    if axes is not None and stack_axis is not None:
+        from ..axes import normalize_axes
+
+        spatial = "ZYX" if dims == 3 else "YX"
+        lead = [a for a in normalize_axes(axes, arr.ndim) if a not in spatial]
+        axis_desc = lead[stack_axis]
+    shape = tuple(np.shape(data))
+    common = dict(dims=dims, patch=int(cfg.patch), multiple=int(multiple),
+                  val_fraction=float(cfg.val_fraction), seed=cfg.seed, augment=cfg.augment,
+                  val_patches=cfg.val_patches)
+    if pairs == "two":
+        tgt, _ = arrange_data(target, axes, axis, dims, "target")
+        if tgt.shape != arr.shape:
+            raise ValueError(f"target of shape {np.shape(target)} differs from the data's "
+                             f"{shape}: the two captures must match")
+        sampler = TwoCapturesSampler(arr, tgt, swap=cfg.swap_captures, **common)
+    elif pairs == "neighbors":
+        if stack_axis is None:
+            raise ValueError(
+                f"pairs='neighbors' needs a T or Z axis to pair frames along (axes "
+                f"{axes}, shape {shape}); for a single image use "
+                f"pairs='subsample' (Neighbor2Neighbor) or pairs='blindspot' "
+                f"(Noise2Void), or give a second capture as target=")
+        sampler = NeighborFramesSampler(arr, axis=stack_axis, distance=cfg.distance, **common)
+    elif pairs == "subsample":
+        sampler = SubsampleSampler(arr, **common)
+    else:
+        sampler = BlindSpotSampler(arr, mask_fraction=cfg.mask_fraction, **common)
+    ref = None
+    if reference is not None:
+        ref = np.asarray(reference)
+        if axes is not None and ref.ndim == np.ndim(data):
+            ref, _ = arrange_data(ref, axes, axis, dims, "reference")
+    return TrainingData(sampler, ref, axis_desc, shape, str(arr.dtype))
