@@ -8,11 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-from ._common import (PROG, CLIError, _axes_arg, _axes_override, _distance_arg, _err,
-                      _fmt_seconds, _positive_float, _positive_int)
+from ._common import (PROG, CLIError, axes_arg, axes_override, distance_arg, err,
+                      fmt_seconds, positive_float, positive_int)
 
 
-def _add_train(sub) -> None:
+def add_train(sub) -> None:
     p = sub.add_parser(
         "train", help="train a denoiser on your own noisy data (no clean images)",
         description="Train a denoiser on your noisy data alone (self-supervised): Noise2Noise\n"
@@ -51,10 +51,10 @@ def _add_data_options(p) -> None:
     p.add_argument("--axis", default=None, metavar="T|Z|N",
                    help="stack axis for neighbors: a letter of the axes or an index "
                         "(default: T, else Z, else the first)")
-    p.add_argument("--distance", type=_distance_arg, default=1, metavar="N|any",
+    p.add_argument("--distance", type=distance_arg, default=1, metavar="N|any",
                    help="neighbors: pair frames up to N apart; 'any' for a still sample "
                         "filmed over time (default: 1)")
-    p.add_argument("--axes", type=_axes_arg, default=None, metavar="AXES",
+    p.add_argument("--axes", type=axes_arg, default=None, metavar="AXES",
                    help="axes of the data such as YX, ZYX, TYX, TZYX (default: from the "
                         "file, else guessed from the shape)")
 
@@ -65,9 +65,9 @@ def _add_network_options(p) -> None:
                    help="2: a 2-D network on planes (default); 3: a 3-D network on volumes")
     p.add_argument("--model", choices=("unet", "dncnn"), default=None,
                    help="architecture trained from scratch (default: unet)")
-    p.add_argument("--features", type=_positive_int, default=None, metavar="F",
+    p.add_argument("--features", type=positive_int, default=None, metavar="F",
                    help="network width (default: 32 for the U-Net)")
-    p.add_argument("--levels", type=_positive_int, default=None, metavar="L",
+    p.add_argument("--levels", type=positive_int, default=None, metavar="L",
                    help="U-Net depth (default: 3)")
     p.add_argument("--init", metavar="NAME|PATH", default=None,
                    help="fine-tune a pretrained or saved blind model (e.g. dncnn_blind) "
@@ -77,15 +77,15 @@ def _add_network_options(p) -> None:
 def _add_schedule_options(p) -> None:
     """--minutes, --steps, --patch, --batch, --lr, --loss, --val-fraction, --device, --seed,
     --checkpoint, --resume, --quiet."""
-    p.add_argument("--minutes", type=_positive_float, default=None, metavar="M",
+    p.add_argument("--minutes", type=positive_float, default=None, metavar="M",
                    help="time limit; alone, the schedule is fitted to it")
-    p.add_argument("--steps", type=_positive_int, default=None, metavar="S",
+    p.add_argument("--steps", type=positive_int, default=None, metavar="S",
                    help="training steps (default: 2000, 400 with --init)")
-    p.add_argument("--patch", type=_positive_int, default=64, metavar="P",
+    p.add_argument("--patch", type=positive_int, default=64, metavar="P",
                    help="patch side in pixels (default: 64)")
-    p.add_argument("--batch", type=_positive_int, default=8, metavar="B",
+    p.add_argument("--batch", type=positive_int, default=8, metavar="B",
                    help="patches per step (default: 8)")
-    p.add_argument("--lr", type=_positive_float, default=None,
+    p.add_argument("--lr", type=positive_float, default=None,
                    help="peak learning rate (default: 1e-3, 2e-4 with --init)")
     p.add_argument("--loss", choices=("l2", "l1", "charbonnier"), default="l2",
                    help="training loss (default: l2)")
@@ -132,7 +132,7 @@ class TrainLine:
                 val += f" ({info['val_psnr']:.2f} dB)"
             parts.append(val)
         if info.get("eta") is not None and info.get("phase") != "done":
-            parts.append(f"{_fmt_seconds(info['eta'])} left")
+            parts.append(f"{fmt_seconds(info['eta'])} left")
         return ", ".join(parts)
 
     def __call__(self, info: dict) -> None:
@@ -169,14 +169,14 @@ def _read_for_training(path, what: str):
 
 
 def _run_train(args) -> int:
-    from ..core.training.n2n import Noise2NoiseTrainer
+    from ..core.training.n2n import Noise2NoiseConfig, Noise2NoiseTrainer
 
     src = Path(args.input)
     out = _model_path(args.output)
     data, meta = _read_for_training(src, "input")
     axes = meta.axes
     if args.axes:
-        axes = _axes_override(args.axes, data)
+        axes = axes_override(args.axes, data)
     target = None
     if args.target:
         target, _ = _read_for_training(args.target, "--target")
@@ -186,17 +186,18 @@ def _run_train(args) -> int:
     axis = _stack_axis(args.axis, data, axes)
     arch_args = _arch_args(args)
     name = args.name or (out.stem if out else f"{src.stem}_n2n")
-    trainer = Noise2NoiseTrainer(
-        data, target=target, pairs=args.pairs, axis=axis, axes=axes, model=args.model,
-        arch_args=arch_args or None, init=args.init, steps=args.steps, minutes=args.minutes,
-        patch=args.patch, batch=args.batch, lr=args.lr, loss=args.loss, dims=args.dims,
-        device=args.device, seed=args.seed, val_fraction=args.val_fraction, name=name,
-        distance=args.distance, checkpoint=args.checkpoint, resume=args.resume)
+    config = Noise2NoiseConfig(
+        pairs=args.pairs, axis=axis, axes=axes, model=args.model, arch_args=arch_args or None,
+        init=args.init, steps=args.steps, minutes=args.minutes, patch=args.patch,
+        batch=args.batch, lr=args.lr, loss=args.loss, dims=args.dims, device=args.device,
+        seed=args.seed, val_fraction=args.val_fraction, name=name, distance=args.distance,
+        checkpoint=args.checkpoint)
+    trainer = Noise2NoiseTrainer(data, config, target=target, resume=args.resume)
     trained, interrupted = _drive(trainer, TrainLine(sys.stderr, enabled=not args.quiet))
     path = trained.save(out)
     m = trained.card["metrics"]
     if interrupted:
-        _err(f"interrupted at step {trainer.step}; saved the best model so far (step "
+        err(f"interrupted at step {trainer.step}; saved the best model so far (step "
              f"{m.get('best_step')}) to {path}")
         return 130
     if not args.quiet:
@@ -276,7 +277,7 @@ def _report(trainer, trained, path, use_as) -> None:
     if m.get("val_psnr") is not None:
         val += f" ({m['val_psnr']:.2f} dB)"
     print(f"trained {trained.name}: {m.get('steps')} steps ({trainer.pairs} pairs, "
-          f"validation on {m.get('validation')}) in {_fmt_seconds(trainer.seconds)} on "
+          f"validation on {m.get('validation')}) in {fmt_seconds(trainer.seconds)} on "
           f"{trainer.device}; {val}")
     print(f"saved {path}")
     print(f"denoise with: {PROG} denoise IN -o OUT --model {use_as}")
