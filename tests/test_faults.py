@@ -82,7 +82,7 @@ def test_killed_writer_never_leaves_a_half_written_output(tmp_path):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_cancel_at_a_random_tile_writes_nothing(tmp_path, monkeypatch, capsys, rng, seed):
     from napari_denoise import cli
-    from napari_denoise.cli import _common  # _run_with_progress looks ProgressLine up there
+    from napari_denoise.cli import _common  # run_with_progress looks ProgressLine up there
 
     src, dst = tmp_path / "in.tif", tmp_path / "out.tif"
     tifffile.imwrite(src, (rng.random((300, 300)) * 255).astype(np.uint8))

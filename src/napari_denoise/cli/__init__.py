@@ -30,11 +30,11 @@ import re
 import sys
 import warnings
 
-from ._common import PROG, CLIError, ProgressLine, UsageError, _err, _Parser
-from .demo import DEMO_DIR, _add_demo, has_display
-from .denoise import _add_denoise, summary_line
-from .models import _add_models
-from .train import TrainLine, _add_train
+from ._common import PROG, CLIError, ProgressLine, UsageError, err, Parser
+from .demo import DEMO_DIR, add_demo, has_display
+from .denoise import add_denoise, summary_line
+from .models import add_models
+from .train import TrainLine, add_train
 
 __all__ = [
     "CLIError",
@@ -55,15 +55,15 @@ __all__ = [
 # module here with ``_add_<name>(sub)``, which adds its parser and sets
 # ``func=_run_<name>``, and one entry below. Nothing else in this module needs to change.
 SUBCOMMANDS = [
-    ("denoise", _add_denoise),
-    ("train", _add_train),
-    ("models", _add_models),
-    ("demo", _add_demo),
+    ("denoise", add_denoise),
+    ("train", add_train),
+    ("models", add_models),
+    ("demo", add_demo),
 ]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog=PROG,
         description="Deep-learning and classical image denoising (FFDNet, DnCNN, BM3D, "
                     "NLM ...) from the command line; the same engine as the napari plugin.",
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                f"Python tracebacks instead of one-line errors.")
     parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for _name, add in SUBCOMMANDS:
         add(sub)
     # every subcommand also takes --debug (main() looks for it before parsing)
@@ -174,14 +174,14 @@ def main(argv=None) -> int:
         with contextlib.suppress(AttributeError, ValueError, OSError):
             if sys.stderr.isatty():
                 sys.stderr.write("\n")  # past the ^C the terminal echoed
-        _err("interrupted; no output written")
+        err("interrupted; no output written")
         return 130
     except BrokenPipeError:  # e.g. 'napari-denoise models | head'
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the exit flush
         return 0
     except UsageError as exc:
-        _err(str(exc))
+        err(str(exc))
         return exc.code
     except Exception as exc:  # noqa: BLE001 - the one place that turns errors into messages
         from ..core.inference import Cancelled
@@ -189,10 +189,10 @@ def main(argv=None) -> int:
         if debug:
             raise
         if isinstance(exc, Cancelled):
-            _err("cancelled; no output written")
+            err("cancelled; no output written")
             return 130
         msg, code = _message(exc)
-        _err(msg)
+        err(msg)
         return code
 
 
@@ -205,7 +205,7 @@ def _parse_and_run(argv: list[str]) -> int:
         code = stop.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     if getattr(args, "func", None) is None:
-        _err(f"no command given: use one of {', '.join(n for n, _ in SUBCOMMANDS)} "
+        err(f"no command given: use one of {', '.join(n for n, _ in SUBCOMMANDS)} "
              f"(see '{PROG} --help')")
         return 2
     return int(args.func(args) or 0)

@@ -24,7 +24,7 @@ class UsageError(CLIError):
     """Bad command line (reported by argparse)."""
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     """argparse, but errors raise (one line, no usage dump) instead of exiting."""
 
     def error(self, message):
@@ -33,7 +33,7 @@ class _Parser(argparse.ArgumentParser):
 
 # -- argument types ------------------------------------------------------------------
 
-def _sigma_arg(text: str):
+def sigma_arg(text: str):
     if text.strip().lower() == "auto":
         return "auto"
     try:
@@ -48,7 +48,7 @@ def _sigma_arg(text: str):
     return value
 
 
-def _range_arg(text: str) -> tuple[float, float]:
+def range_arg(text: str) -> tuple[float, float]:
     parts = text.replace(" ", "").split(",")
     try:
         lo, hi = (float(v) for v in parts)
@@ -60,7 +60,7 @@ def _range_arg(text: str) -> tuple[float, float]:
     return lo, hi
 
 
-def _tile_arg(text: str) -> int:
+def tile_arg(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -71,7 +71,7 @@ def _tile_arg(text: str) -> int:
     return value
 
 
-def _axes_arg(text: str) -> str:
+def axes_arg(text: str) -> str:
     ax = text.strip().upper()
     if not ax or any(c not in "TZCYXSQ" for c in ax):
         raise argparse.ArgumentTypeError(f"bad axes {text!r}: letters T, Z, C, Y, X such as "
@@ -79,7 +79,7 @@ def _axes_arg(text: str) -> str:
     return ax
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -89,7 +89,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+def positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -99,19 +99,19 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _distance_arg(text: str):
+def distance_arg(text: str):
     if text.strip().lower() == "any":
         return "any"
-    return _positive_int(text)
+    return positive_int(text)
 
 
-def _alias_text() -> str:
+def alias_text() -> str:
     from ..core.models import ALIASES
 
     return ", ".join(f"{a} = {b}" for a, b in sorted(ALIASES.items()) if a != b)
 
 
-def _axes_override(text: str, data) -> str:
+def axes_override(text: str, data) -> str:
     """The --axes value checked against the data, or a one-line CLIError."""
     from ..core.axes import AxesError, normalize_axes
 
@@ -124,12 +124,12 @@ def _axes_override(text: str, data) -> str:
 
 # -- output helpers --------------------------------------------------------------------
 
-def _err(message: str) -> None:
+def err(message: str) -> None:
     text = " ".join(str(message).split()) or "failed"
     print(f"{PROG}: error: {text}", file=sys.stderr, flush=True)
 
 
-def _fmt_seconds(s: float | None) -> str:
+def fmt_seconds(s: float | None) -> str:
     if s is None or not math.isfinite(s):
         return "?"
     s = max(0.0, s)
@@ -183,7 +183,7 @@ class ProgressLine:
         if p.total > 1:
             text += f" ({p.done}/{p.total} tiles)"
         if eta is not None:
-            text += f", {_fmt_seconds(eta)} left"
+            text += f", {fmt_seconds(eta)} left"
         cols = shutil.get_terminal_size((80, 20)).columns
         text = text[: max(10, cols - 1)]
         self.stream.write("\r" + text.ljust(self._width))
@@ -223,7 +223,7 @@ def _default_model_hint(exc: Exception, model: str) -> Exception:
     return exc
 
 
-def _denoise_with_hint(gen, model: str, quiet: bool):
+def denoise_with_hint(gen, model: str, quiet: bool):
     """Run a denoise_iter generator with the progress line; an unknown default model
     becomes a hint to choose one with --model."""
     try:

@@ -6,12 +6,12 @@ import os
 import sys
 from pathlib import Path
 
-from ._common import CLIError, _denoise_with_hint, _fmt_seconds
+from ._common import CLIError, denoise_with_hint, fmt_seconds
 
 DEMO_DIR = "napari-denoise-demo"
 
 
-def _add_demo(sub) -> None:
+def add_demo(sub) -> None:
     p = sub.add_parser(
         "demo", help="denoise a bundled noisy sample and show the result",
         description="Denoise the 'camera' image with Gaussian noise of sigma 25, report the "
@@ -47,7 +47,7 @@ def _run_demo(args) -> int:
           f"sigma {true_sigma:g}", flush=True)
     est = float(estimate_noise(noisy).sigma)
     gen = denoise_iter(noisy, args.model, sigma="auto", device=args.device)
-    result = _denoise_with_hint(gen, args.model, quiet=False)
+    result = denoise_with_hint(gen, args.model, quiet=False)
     den, info = result.image, result.info
     p0 = peak_signal_noise_ratio(clean, noisy, data_range=255)
     p1 = peak_signal_noise_ratio(clean, den, data_range=255)
@@ -55,7 +55,7 @@ def _run_demo(args) -> int:
     print(f"model: {info.get('model')} ({info.get('kind')})")
     print(f"noise sigma: estimated {est:.2f} (true {true_sigma:g}); model used: {used}")
     print(f"PSNR: noisy {p0:.2f} dB -> denoised {p1:.2f} dB ({p1 - p0:+.2f} dB)")
-    print(f"time: {_fmt_seconds(info.get('seconds'))} on {info.get('device')}")
+    print(f"time: {fmt_seconds(info.get('seconds'))} on {info.get('device')}")
 
     out = Path(args.out).expanduser()
     paths = [write_image(out / "noisy.png", noisy), write_image(out / "denoised.png", den),

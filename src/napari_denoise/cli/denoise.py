@@ -6,11 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import (PROG, CLIError, _alias_text, _axes_arg, _axes_override,
-                      _denoise_with_hint, _fmt_seconds, _range_arg, _sigma_arg, _tile_arg)
+from ._common import (PROG, CLIError, alias_text, axes_arg, axes_override,
+                      denoise_with_hint, fmt_seconds, range_arg, sigma_arg, tile_arg)
 
 
-def _add_denoise(sub) -> None:
+def add_denoise(sub) -> None:
     p = sub.add_parser(
         "denoise", help="denoise an image file",
         description="Denoise an image file (TIFF, PNG, JPEG, .npy ...) and write the result\n"
@@ -38,8 +38,8 @@ def _add_noise_options(p) -> None:
                    help="denoiser: a name from 'napari-denoise models' or a .safetensors file. "
                         "auto (default): ffdnet_microscopy for single-channel data whose noise "
                         "grows with the signal (camera, microscope), ffdnet_gray otherwise. "
-                        f"Aliases: {_alias_text()}")
-    p.add_argument("--sigma", "-s", type=_sigma_arg, default=None, metavar="auto|S",
+                        f"Aliases: {alias_text()}")
+    p.add_argument("--sigma", "-s", type=sigma_arg, default=None, metavar="auto|S",
                    help="noise standard deviation in the data's units, or 'auto' to estimate "
                         "it (default: estimated for models that need it)")
     p.add_argument("--noise", choices=("auto", "gaussian", "poisson-gaussian", "rician"),
@@ -50,7 +50,7 @@ def _add_noise_options(p) -> None:
                         "others) or rician (magnitude MRI, bias-corrected) (default: auto)")
     p.add_argument("--noise-map", metavar="FILE", default=None,
                    help="per-pixel noise std (same shape as IN, data units) from an image file")
-    p.add_argument("--data-range", type=_range_arg, default=None, metavar="LOW,HIGH",
+    p.add_argument("--data-range", type=range_arg, default=None, metavar="LOW,HIGH",
                    help="values mapped to black and white for the networks (default: robust "
                         "percentiles of the data; e.g. 0,4095 for 12-bit data)")
     p.add_argument("--strength", type=float, default=1.0, metavar="F",
@@ -62,14 +62,14 @@ def _add_noise_options(p) -> None:
 
 def _add_compute_options(p) -> None:
     """--axes, --mode, --device, --tile, --quiet."""
-    p.add_argument("--axes", type=_axes_arg, default=None, metavar="AXES",
+    p.add_argument("--axes", type=axes_arg, default=None, metavar="AXES",
                    help="axes of the data such as YX, ZYX, TYX, YXC, TZCYX (default: from the "
                         "file, else guessed from the shape)")
     p.add_argument("--mode", choices=("auto", "2d", "3d"), default="auto",
                    help="2d: plane by plane; 3d: whole volumes with a 3-D model (default: auto)")
     p.add_argument("--device", default="auto", metavar="auto|cpu|cuda|mps",
                    help="where to compute (default: auto = GPU if available)")
-    p.add_argument("--tile", type=_tile_arg, default=None, metavar="N",
+    p.add_argument("--tile", type=tile_arg, default=None, metavar="N",
                    help="tile side in pixels (default: from the memory available)")
     p.add_argument("--quiet", "-q", action="store_true",
                    help="print nothing but errors")
@@ -88,7 +88,7 @@ def _run_denoise(args) -> int:
                        device=args.device, tile=args.tile, noise=args.noise,
                        strength=args.strength, destripe=args.destripe,
                        data_range=args.data_range)
-    result = _denoise_with_hint(gen, args.model, args.quiet)
+    result = denoise_with_hint(gen, args.model, args.quiet)
     write_image(dst, result.image, meta)
     _report(result.info, dst, args.quiet)
     return 0
@@ -109,7 +109,7 @@ def _read_input(args):
 
     axes = meta.axes
     if args.axes:
-        axes = _axes_override(args.axes, data)
+        axes = axes_override(args.axes, data)
         if meta.format != "tiff":  # nothing in the file to keep: write the user's axes
             meta.axes = axes
     return data, meta, axes
@@ -152,7 +152,7 @@ def summary_line(info, dst) -> str:
     g = info.get
     extra = f", noise: {g('noise')}" if g("noise_kind") in ("rician", "map") else ""
     return (f"wrote {dst}: {g('model')} ({g('kind')}), sigma {g('sigma') or 'n/a'}, "
-            f"axes {g('axes')} ({g('mode')}), {g('device')}, {_fmt_seconds(g('seconds'))}{extra}")
+            f"axes {g('axes')} ({g('mode')}), {g('device')}, {fmt_seconds(g('seconds'))}{extra}")
 
 
 def _check_output(src: Path, dst: Path, overwrite: bool) -> None:

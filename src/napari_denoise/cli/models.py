@@ -6,13 +6,13 @@ import json
 import shutil
 import textwrap
 
-from ._common import PROG, _alias_text
+from ._common import PROG, alias_text
 
 _KIND_TITLES = {"pretrained": "Pretrained networks", "classical": "Classical methods",
                 "user": "Your models"}
 
 
-def _add_models(sub) -> None:
+def add_models(sub) -> None:
     p = sub.add_parser("models", help="list the available denoisers",
                        description="List every denoiser: pretrained networks, classical "
                                    "methods and your saved models.")
@@ -69,7 +69,7 @@ def _run_models(args) -> int:
     name_w = min(max(len(m["name"]) for m in models) + 2, 24)
     for kind in ("pretrained", "classical", "user"):
         _print_group(kind, [m for m in models if m["kind"] == kind], name_w, width)
-    print(f"Aliases: {_alias_text()}")
+    print(f"Aliases: {alias_text()}")
     print("auto (the default) picks ffdnet_microscopy for single-channel data whose noise "
           "grows with the signal, ffdnet_gray otherwise")
     print(f"Use one with: {PROG} denoise IN -o OUT --model NAME")

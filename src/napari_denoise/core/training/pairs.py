@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .data import augment as _augment
+from .data import augment
 
 PAIR_KINDS = ("neighbors", "two", "subsample", "blindspot")
 MIN_SIDE = 8  # smallest in-plane side a patch may have
@@ -317,7 +317,7 @@ class PairSampler:
 
 
 def _augmented(a: np.ndarray, k: int) -> np.ndarray:
-    return np.ascontiguousarray(_augment(a, k)) if k else a
+    return np.ascontiguousarray(augment(a, k)) if k else a
 
 
 class TwoCapturesSampler(PairSampler):
