@@ -408,23 +408,23 @@ def test_noise_level_controls(viewer_widget, qtbot):
     assert w.sigma_info.native.isHidden()
     w.sigma_slider.value = 30.0
     assert w.sigma_value.value == pytest.approx(30.0)
-    assert w._sigma_for(layer, "YX") == pytest.approx(30.0)
+    assert w.settings().noise_level() == pytest.approx(30.0)
     w.noise_mode.value = "auto"
     assert w.sigma_row.native.isHidden() and not w.sigma_info.native.isHidden()
     assert "Estimated sigma" in w.sigma_info.value
-    assert 10 < w._sigma_for(layer, "YX") < 40  # the noise is ~25
+    assert 10 < w.settings().noise_level() < 40  # the noise is ~25
     # map: any image layer but the input itself
     w.noise_mode.value = "map"
     assert w.noise_map.value is None and list(w.noise_map.choices) == []
     noise_map = viewer.add_image(np.full((64, 64), 20.0, np.float32), name="map")
     assert w.image_layer.value is layer  # in map mode the input does not follow the selection
     assert list(w.noise_map.choices) == [noise_map]
-    assert w._sigma_for(layer, "YX") is noise_map.data
+    assert w.settings().noise_level() is noise_map.data
     w.noise_mode.value = "auto"
     # new data in the layer: estimated again
-    before = w._sigma_for(layer, "YX")
+    before = w.settings().noise_level()
     layer.data = np.clip(_noisy((64, 64), seed=2).astype(float) * 0.3, 0, 255).astype(np.uint8)
-    after = w._sigma_for(layer, "YX")
+    after = w.settings().noise_level()
     assert after != "auto" and after < 0.6 * before
     # big layers are estimated in a worker
     w.sync_estimate_max = 0  # every layer is "big"
@@ -434,7 +434,7 @@ def test_noise_level_controls(viewer_widget, qtbot):
     with qtbot.waitSignal(w.estimate_worker.finished, timeout=WAIT_MS):
         pass
     assert "Estimated sigma" in w.sigma_info.value
-    assert 10 < w._sigma_for(big, "YX") < 40
+    assert 10 < w.settings().noise_level() < 40
 
 
 @pytest.mark.parametrize("dtype", [np.uint16, np.float32])

@@ -92,11 +92,6 @@ class DenoiseWidget(DenoiseControls):
         return self.settings_with(self._estimates.get(self.image_layer.value,
                                                       self._axes_or_none()))
 
-    def _sigma_for(self, layer: Image, axes: str):
-        """The noise level the controls hold for ``layer`` read with ``axes``
-        (:meth:`DenoiseSettings.noise_level`; the Noise map widget's tests read it)."""
-        return self.settings_with(self._estimates.get(layer, axes)).noise_level()
-
     def refresh_models(self):
         """Re-list the models (e.g. after training or copying one into the models folder)."""
         self.method.reset_choices()
