@@ -13,26 +13,58 @@ from pathlib import Path
 from typing import Any, Callable
 
 _ARCHS: dict[str, Callable[..., Any]] = {}
+_DESCRIPTIONS: dict[str, str] = {}
+# the architecture files of this package register here (``builtin=True``);
+# they join ``_ARCHS`` without replacing a name a user registered first
+_BUILTIN_FACTORIES: dict[str, Callable[..., Any]] = {}
+_BUILTIN_DESCRIPTIONS: dict[str, str] = {
+    "drunet": "Slim DRUNet-style residual U-Net (Zhang et al. 2021) with a noise-level "
+              "map input; bias-free by default",
+}
 
 
-def register_arch(name: str):
+def register_arch(name: str, description: str = "", *, builtin: bool = False):
+    """Decorator: register an architecture factory (a class or a function) under ``name``.
+
+    ``description`` is a one-line summary shown by ``list_architectures()``. A user's
+    registration replaces an earlier one of the same name; ``builtin=True`` (used by
+    the package's own architecture files) never replaces a name already taken.
+    """
+    key = name.lower()
+
     def deco(factory):
-        _ARCHS[name] = factory
+        if builtin:
+            _BUILTIN_FACTORIES[key] = factory
+            _BUILTIN_DESCRIPTIONS[key] = description
+            if key not in _ARCHS:
+                _ARCHS[key] = factory
+                _DESCRIPTIONS[key] = description
+        else:
+            _ARCHS[key] = factory
+            _DESCRIPTIONS[key] = description
         return factory
     return deco
 
 
-_BUILTIN = {"dncnn": "DnCNN", "ffdnet": "FFDNet", "unet": "UNet", "drunet": "DRUNet"}
+# drunet.py (kept unchanged) does not register itself: added here by class name
+_BUILTIN = {"drunet": "DRUNet"}
 
 
 def _register_builtin() -> None:
-    """Add the built-in architectures (once; a name registered first by a user is kept)."""
-    if all(name in _ARCHS for name in _BUILTIN):
-        return
+    """Add the built-in architectures (a name registered first by a user is kept)."""
     from . import archs
 
+    for name, factory in _BUILTIN_FACTORIES.items():
+        _ARCHS.setdefault(name, factory)
+        _DESCRIPTIONS.setdefault(name, _BUILTIN_DESCRIPTIONS.get(name, ""))
     for name, cls in _BUILTIN.items():
         _ARCHS.setdefault(name, getattr(archs, cls))
+        _DESCRIPTIONS.setdefault(name, _BUILTIN_DESCRIPTIONS.get(name, ""))
+
+
+def arch_description(name: str) -> str:
+    _register_builtin()
+    return _DESCRIPTIONS.get(name.lower(), "")
 
 
 def arch_names() -> list[str]:

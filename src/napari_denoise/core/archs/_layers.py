@@ -79,3 +79,19 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, dims: int):
     x = nn.functional.pad(x, pads, mode=mode)
     crop = (Ellipsis,) + tuple(slice(0, s) for s in sizes)
     return x, crop
+
+
+def conv_transpose(dims: int, cin: int, cout: int, k: int = 2, stride: int = 2,
+                   bias: bool = True) -> nn.Module:
+    cls = nn.ConvTranspose2d if dims == 2 else nn.ConvTranspose3d
+    return cls(cin, cout, k, stride=stride, bias=bias)
+
+
+def max_pool(dims: int, k: int = 2) -> nn.Module:
+    return (nn.MaxPool2d if dims == 2 else nn.MaxPool3d)(k)
+
+
+def check_dims(dims: int, allowed=(2, 3)) -> int:
+    if int(dims) not in allowed:
+        raise ValueError(f"dims must be one of {', '.join(map(str, allowed))}, not {dims!r}")
+    return int(dims)

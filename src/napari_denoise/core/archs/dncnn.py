@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..registry import register_arch
 from ._layers import batchnorm, conv, dncnn_init
 
 
+@register_arch("dncnn", "DnCNN (Zhang et al. 2017): 17 3x3 conv+BN+ReLU layers learning the "
+               "noise residual; 2-D or 3-D, optional bias-free (BF-CNN)", builtin=True)
 class DnCNN(nn.Module):
     takes_noise_map = False
     size_multiple = 1

@@ -9,9 +9,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..registry import register_arch
 from ._layers import batchnorm, conv, dncnn_init, pad_to_multiple
 
 
+@register_arch("ffdnet", "FFDNet (Zhang et al. 2018): "
+               "CNN on a 2x pixel-unshuffled image with a noise-level map input",
+               builtin=True)
 class FFDNet(nn.Module):
     takes_noise_map = True
     size_multiple = 2
@@ -36,8 +40,11 @@ class FFDNet(nn.Module):
         self.body = nn.Sequential(*layers)
         dncnn_init(self)
 
-    def forward(self, x: torch.Tensor, sigma_map: torch.Tensor) -> torch.Tensor:
-        """x: (N, C, H, W) in [0, 1]; sigma_map: (N, 1 or C, H, W) or (N,) in the same units."""
+    def forward(self, x: torch.Tensor, sigma_map: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (N, C, H, W) in [0, 1]; sigma_map: (N, 1 or C, H, W) or (N,) in the same units
+        (None: a zero map)."""
+        if sigma_map is None:
+            sigma_map = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
         if sigma_map.ndim == 1:
             sigma_map = sigma_map.view(-1, 1, 1, 1).expand(-1, 1, *x.shape[-2:])
         sigma_map = sigma_map.to(x.dtype)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..registry import register_arch
 from ._layers import conv, pad_to_multiple
 
 
@@ -18,6 +19,8 @@ def _block(dims, cin, cout, n=2):
     return nn.Sequential(*layers)
 
 
+@register_arch("unet", "Noise2Noise U-Net (Lehtinen et al. 2018): "
+               "48-wide, 4 levels, nearest upsampling with skips; 2-D or 3-D", builtin=True)
 class UNet(nn.Module):
     takes_noise_map = False
 
