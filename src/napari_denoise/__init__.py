@@ -17,10 +17,12 @@ try:
 except ImportError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0.dev0"
 
-from .api import (TrainedModel, denoise, denoise_iter, estimate_noise, list_models, load_model,
-                  remove_stripes, save_model, train_noise2noise, train_noise2noise_iter)
+from .api import (TrainedModel, create_network, denoise, denoise_iter, estimate_noise,
+                  list_architectures, list_models, load_model, remove_stripes, save_model,
+                  train_noise2noise, train_noise2noise_iter)
 from .core.inference import Cancelled, DenoiseError, DenoiseResult, Progress
 from .core.noise import NoiseEstimate
+from .core.training.losses import list_losses
 
 __all__ = [
     "Cancelled",
@@ -33,6 +35,9 @@ __all__ = [
     "NoiseEstimate",
     "remove_stripes",
     "list_models",
+    "list_architectures",
+    "create_network",
+    "list_losses",
     "load_model",
     "save_model",
     "train_noise2noise",

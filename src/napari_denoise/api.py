@@ -133,6 +133,74 @@ def list_models() -> list[dict]:
     return out
 
 
+def list_architectures() -> list[dict]:
+    """Every registered network architecture (built in or registered by the user).
+
+    Each entry: ``name``, ``description`` (one line), ``parameters`` and
+    ``macs_per_pixel`` of the network at its default size (multiply-accumulates
+    counted by ``torch.utils.flop_counter.FlopCounterMode`` on a 1x1x64x64 input,
+    flops / 2 / 4096), ``takes_noise_map`` and ``dims`` (the spatial
+    dimensionalities it can be built for). Builds each network once (cached).
+    """
+    from .core.registry import _ARCHS, arch_description, arch_names
+
+    out = []
+    for name in arch_names():
+        factory = _ARCHS[name]
+        key = (name, id(factory))
+        if key not in _ARCH_STATS:
+            _ARCH_STATS[key] = _measure_arch(name, factory)
+        out.append({"name": name, "description": arch_description(name), **_ARCH_STATS[key]})
+    return out
+
+
+_ARCH_STATS: dict = {}
+
+
+def _measure_arch(name, factory) -> dict:
+    import inspect
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net = create_network(name).eval()
+    size = 64
+    x = torch.rand(1, int(getattr(net, "in_channels", 1)), size, size)
+    takes_map = bool(getattr(net, "takes_noise_map", False))
+    if int(getattr(net, "dims", 2)) == 3:
+        x = x.unsqueeze(2).expand(-1, -1, size, -1, -1).contiguous()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net(x, torch.full((1,), 0.1) if takes_map else None)
+    pixels = x[0, 0].numel()
+    try:
+        dims = [2, 3] if "dims" in inspect.signature(factory).parameters else [int(net.dims)]
+    except (TypeError, ValueError):
+        dims = [int(getattr(net, "dims", 2))]
+    return {"parameters": int(sum(p.numel() for p in net.parameters())),
+            "macs_per_pixel": counter.get_total_flops() / 2 / pixels,
+            "takes_noise_map": takes_map, "dims": dims}
+
+
+def create_network(name: str, **arch_args):
+    """A freshly initialised ``torch.nn.Module`` of the registered architecture ``name``
+    (see :func:`list_architectures`), built with ``arch_args`` (for instance
+    ``create_network("nafnet", width=32)``). Raises a one-line ``ValueError`` for an
+    unknown name or arguments the architecture does not take."""
+    from .core.registry import create_arch
+
+    if not isinstance(name, str):
+        raise ValueError(f"architecture name must be a string, not {type(name).__name__}")
+    try:
+        return create_arch(name, **arch_args)
+    except TypeError as exc:
+        raise ValueError(f"bad arguments for architecture {name!r}: {exc}") from None
+    except ValueError as exc:
+        msg = " ".join(str(exc).split())
+        if msg.startswith("unknown architecture"):
+            raise ValueError(msg) from None
+        raise ValueError(f"bad arguments for architecture {name!r}: {msg}") from None
+
+
 def save_model(model, path, card: dict | None = None) -> Path:
     """Save a network (``nn.Module`` or trained model) with its card as safetensors."""
     from .core.weights import save_model as _save
@@ -149,6 +217,7 @@ def load_model(path):
     return _load(path)
 
 
-__all__ = ["denoise", "denoise_iter", "estimate_noise", "remove_stripes", "list_models", "save_model",
+__all__ = ["denoise", "denoise_iter", "estimate_noise", "remove_stripes", "list_models",
+           "list_architectures", "create_network", "save_model",
            "load_model", "DenoiseResult", "Progress", "train_noise2noise",
            "train_noise2noise_iter", "TrainedModel"]
