@@ -114,6 +114,32 @@ class Noise2NoiseTrainer:
         """Continue from a checkpoint of the same data and settings."""
         load_checkpoint(self, path)
 
+    # -- between runs -----------------------------------------------------------------
+    def extend(self, steps: int | None = None, minutes: float | None = None) -> None:
+        """The budget of the next :meth:`run`: ``minutes`` (None: no time limit). A
+        finished schedule goes on for ``steps`` more steps, else is sized to the
+        ``minutes`` on the first steps, else goes on for max(100, steps trained) steps;
+        an unfinished one runs to its end."""
+        if steps is not None and (isinstance(steps, bool) or int(steps) < 1):
+            raise ValueError(f"steps must be a positive integer or None, not {steps!r}")
+        if minutes is not None and not float(minutes) > 0:
+            raise ValueError(f"minutes must be positive or None, not {minutes!r}")
+        self.minutes = None if minutes is None else float(minutes)
+        if self.total is not None and self.step >= self.total:
+            self.total = (self.step + int(steps) if steps else None if minutes
+                          else self.step + max(100, self.step))
+
+    def move_to(self, device) -> None:
+        """Move the network and the optimiser's state to ``device`` ("cpu" gives GPU
+        memory back between runs; ``self.device`` moves them back for the next run)."""
+        import torch
+
+        self.model.to(device)
+        for state in self.opt.state.values():
+            for k, v in list(state.items()):
+                if torch.is_tensor(v) and k != "step":
+                    state[k] = v.to(device)
+
     # -- schedule ---------------------------------------------------------------------
     @property
     def warmup(self) -> int:
