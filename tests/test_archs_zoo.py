@@ -129,7 +129,8 @@ def test_list_architectures_lists_every_name():
     assert [e["name"] for e in entries] == arch_names()
     for e in entries:
         assert e["parameters"] > 0 and e["macs_per_pixel"] > 0, e
-        assert isinstance(e["description"], str) and e["description"] and "\n" not in e["description"]
+        desc = e["description"]
+        assert isinstance(desc, str) and desc and "\n" not in desc
         assert e["dims"] and set(e["dims"]) <= {2, 3}
         assert isinstance(e["takes_noise_map"], bool)
     by = {e["name"]: e for e in entries}
