@@ -18,6 +18,7 @@ import napari_denoise  # noqa: E402
 from napari_denoise._widgets import DenoiseWidget, TrainWidget  # noqa: E402
 from napari_denoise._widgets import denoise as denoise_mod  # noqa: E402
 from napari_denoise._widgets import train as train_mod  # noqa: E402
+from napari_denoise._widgets.train_settings import NO_INIT  # noqa: E402
 
 pytestmark = pytest.mark.gui
 
@@ -113,7 +114,7 @@ def test_docked_from_manifest_controls(viewer_train, notes):
     assert len(set(texts.values())) == 4
     assert "single images" in texts["subsample"] and "two" in texts["two"].lower()
     # fine-tuning takes the network of the model it starts from
-    assert w.init.value == train_mod._NO_INIT
+    assert w.init.value == NO_INIT
     assert w.model.enabled and w.size.enabled
     assert list(w.model.choices) == ["unet", "dncnn"]
     assert list(w.loss.choices) == ["l2", "l1", "charbonnier"]
