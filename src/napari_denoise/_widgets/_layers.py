@@ -9,9 +9,9 @@
 
 Only the main thread calls these (layers are not thread-safe). The Denoise widget
 uses all of them; the Noise map widget places its map with :func:`place_layer`
-(``reset_contrast=True``); the Train widget can switch to it and to
-:func:`current_slice` / :func:`take_plane` / :func:`plane_props` in place of its own
-copies.
+(``reset_contrast=True``); the Train widget copies the slice shown for its
+training previews with :func:`current_slice` / :func:`take_plane` /
+:func:`plane_props` and shows them with :func:`place_layer`.
 """
 
 from __future__ import annotations
