@@ -31,7 +31,7 @@ def volume_pair():
 
 
 def test_registry_and_interface():
-    assert set(CLASSICAL) == {"bm3d", "nlm", "tv", "wavelet"}
+    assert set(CLASSICAL) == {"bm3d", "nlm", "tv", "wavelet", "nn3d"}
     for name, den in CLASSICAL.items():
         assert isinstance(den, ClassicalDenoiser)
         assert den.name == name
@@ -43,7 +43,7 @@ def test_registry_and_interface():
 
 
 def test_unknown_name_lists_known():
-    with pytest.raises(ValueError, match="bm3d, nlm, tv, wavelet"):
+    with pytest.raises(ValueError, match="bm3d, nlm, nn3d, tv, wavelet"):
         get_classical("median")
 
 

@@ -14,6 +14,8 @@ import itertools
 
 import numpy as np
 
+from .classical_base import ClassicalDenoiser
+
 __all__ = [
     "CLASSICAL",
     "BM3DDenoiser",
@@ -23,42 +25,6 @@ __all__ = [
     "WaveletDenoiser",
     "get_classical",
 ]
-
-
-class ClassicalDenoiser:
-    """Base class: validates input, calls :meth:`_denoise`, returns float32."""
-
-    name: str = ""
-    description: str = ""
-    #: overlap (pixels) the tiling engine should use when it tiles this method
-    rf_radius: int = 16
-    #: spatial dimensionalities supported
-    dims: tuple = (2,)
-
-    def __call__(self, x: np.ndarray, sigma: float) -> np.ndarray:
-        x = np.asarray(x)
-        if x.ndim not in self.dims:
-            supported = " or ".join(f"{d}D" for d in self.dims)
-            raise ValueError(
-                f"{self.name} denoises {supported} single-channel images only; "
-                f"got an array of shape {x.shape} ({x.ndim}D)"
-            )
-        if x.size == 0:
-            raise ValueError(f"{self.name}: cannot denoise an empty array (shape {x.shape})")
-        x = x.astype(np.float32, copy=False)
-        sigma = float(sigma)
-        if not np.isfinite(sigma) or sigma < 0:
-            raise ValueError(f"{self.name}: sigma must be a finite number >= 0, got {sigma}")
-        if sigma == 0.0:
-            return x.copy()
-        out = self._denoise(x, sigma)
-        return np.asarray(out, dtype=np.float32).reshape(x.shape)
-
-    def _denoise(self, x: np.ndarray, sigma: float) -> np.ndarray:  # pragma: no cover
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, dims={self.dims}, rf_radius={self.rf_radius})"
 
 
 class BM3DDenoiser(ClassicalDenoiser):
@@ -174,6 +140,15 @@ class WaveletDenoiser(ClassicalDenoiser):
 CLASSICAL: dict[str, ClassicalDenoiser] = {
     d.name: d for d in (BM3DDenoiser(), NLMDenoiser(), TVDenoiser(), WaveletDenoiser())
 }
+
+
+def _add_nn3d() -> None:
+    from .nn3d import NN3DDenoiser  # a network + BM3D's Wiener stage, run like the others
+
+    CLASSICAL["nn3d"] = NN3DDenoiser()
+
+
+_add_nn3d()
 
 
 def get_classical(name: str) -> ClassicalDenoiser:
