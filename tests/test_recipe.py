@@ -43,3 +43,34 @@ def test_whole_numbers_are_fine_where_floats_are_expected_and_round_trip(tmp_pat
     assert Recipe.load(path) == r
     with pytest.raises(ValueError):
         r.steps = "many"  # assignments are checked too (the --steps override)
+
+
+def test_loss_and_selection_are_recipe_choices(tmp_path):
+    import numpy as np
+    import torch
+    from skimage import data
+
+    from napari_denoise.core.training.supervised import Trainer
+
+    with pytest.raises(ValueError, match="loss: unknown loss 'perceptual'"):
+        Recipe.from_dict({**BASE, "loss": "perceptual"})
+    with pytest.raises(ValueError, match="select_by"):
+        Recipe.from_dict({**BASE, "select_by": "lpips"})
+    cam = data.camera().astype(np.float32) / 255
+    images = [cam[:96, :96], cam[200:296, 200:296]]
+    r = Recipe.from_dict({**BASE, "arch_args": {"depth": 4, "features": 16},
+                          "noise": {"type": "gaussian", "sigma": 25}, "patch": 32, "batch": 8,
+                          "steps": 40, "lr": 2e-3, "warmup": 5, "val_every": 20,
+                          "ckpt_every": 1000, "val_sigmas": [25], "loss": "composite",
+                          "select_by": "ssim"})
+    torch.set_num_threads(1)
+    tr = Trainer(r, tmp_path, tmp_path, device="cpu", images=images,
+                 val_images=[cam[300:364, 300:364]], log=lambda m: None)
+    before = tr.validate_all()
+    res = tr.run()
+    after = tr.validate_all()
+    assert after["ssim"] > before["ssim"] + 0.05 and after["psnr"] > before["psnr"]
+    assert {"val_psnr", "val_ssim"} <= set(tr.history[-1])
+    # the best weights were kept by SSIM: the best score is an SSIM, not a PSNR in dB
+    assert res["select_by"] == "ssim" and 0 < res["best"] <= 1
+    assert res["best"] == max(h["val_ssim"] for h in tr.history)

@@ -50,8 +50,6 @@ def _row(name: str, label: str, widgets: list) -> Container:
 class DenoiseControls(Container):
     """The controls of the Denoise widget, bound to a :class:`DenoiseSettings`."""
 
-    # the Train widget lists its devices through this name (device_choices is the public one)
-    _device_choices = staticmethod(lambda: device_choices())
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__(labels=True)

@@ -69,6 +69,8 @@ class Recipe(_Strict):
     val_every: int = Field(500, gt=0)
     ckpt_every: int = Field(500, gt=0)
     patience: int = Field(0, ge=0)  # validations without improvement before stopping; 0 = never
+    loss: str = "l2"                # a name from training.losses.list_losses()
+    select_by: Literal["psnr", "ssim"] = "psnr"  # the validation score the best weights keep
     train_pairs: PairsSpec | None = None
     val_pairs: PairsSpec | None = None  # validated with the affine PSNR (gain and offset fitted)
     seed: int = 0
@@ -86,6 +88,16 @@ class Recipe(_Strict):
 
         if v not in arch_names():
             raise ValueError(f"unknown arch {v!r}; known: {', '.join(arch_names())}")
+        return v
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, v: str) -> str:
+        from .losses import list_losses
+
+        names = [n for n in list_losses() if n != "cbdnet_asymmetric"]  # that one scores maps
+        if v not in names:
+            raise ValueError(f"unknown loss {v!r}; known: {', '.join(names)}")
         return v
 
     @classmethod

@@ -28,6 +28,27 @@ from .recipe import Recipe  # noqa: F401 - public name
 from .schedule import warmup_cosine
 
 
+def _ssim(x, ref) -> float:
+    from skimage.metrics import structural_similarity
+
+    return float(structural_similarity(ref, x, data_range=1.0, gaussian_weights=True, sigma=1.5,
+                                       use_sample_covariance=False))
+
+
+def _scores(y, ref) -> tuple[float, float]:
+    """PSNR and SSIM of an output clipped and rounded to 8 bits (the benchmark protocol)."""
+    y = (np.round(np.clip(y, 0, 1) * 255) / 255).astype(np.float64)
+    return psnr(y, ref), _ssim(y, np.asarray(ref, np.float64))
+
+
+def _affine_scores(y, ref) -> tuple[float, float]:
+    """PSNR and SSIM after the least-squares gain and offset fit (real pairs)."""
+    from .data import affine_match
+
+    m = np.asarray(affine_match(y, ref), np.float64)
+    return psnr(m, ref), _ssim(m, np.asarray(ref, np.float64))
+
+
 def affine_psnr(out: np.ndarray, ref: np.ndarray, data_range: float = 1.0) -> float:
     """PSNR after the least-squares gain and offset fit of ``out`` onto ``ref`` (real data)."""
     from .data import affine_match
@@ -74,6 +95,9 @@ class Trainer:
             else:
                 self.val_images = load_folder(root / recipe.val_data) if recipe.val_data else []
         self.sampler = PatchSampler(self.images, recipe.patch, seed=recipe.seed)
+        from .losses import get_loss
+
+        self.loss_fn = get_loss(recipe.loss)
         with torch.random.fork_rng(devices=[]):  # seed the init without touching the caller's RNG
             torch.manual_seed(recipe.seed)
             self.model = create_arch(recipe.arch, **recipe.arch_args)
@@ -154,7 +178,7 @@ class Trainer:
         self.model.train()
         with autocast(self.device, autocast_dtype(self.device, training=True)):
             out = self.model(noisy, smap[:, :1])
-        loss = torch.mean((out.float() - clean) ** 2)
+        loss = self.loss_fn(out.float(), clean)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -162,13 +186,17 @@ class Trainer:
         return float(loss.detach())
 
     def validate(self) -> float:
-        """Mean validation PSNR: Gaussian noise at ``val_sigmas`` with fixed seeds (clipped,
-        rounded output), or the affine PSNR on real ``val_pairs``."""
+        """Mean validation PSNR (see :meth:`validate_all`)."""
+        return self.validate_all()["psnr"]
+
+    def validate_all(self) -> dict:
+        """Mean validation PSNR and SSIM: Gaussian noise at ``val_sigmas`` with fixed seeds
+        (clipped, rounded output), or after the affine fit on real ``val_pairs``."""
         import torch
 
         cases = list(self._val_cases())
         if not cases:
-            return float("nan")
+            return {"psnr": float("nan"), "ssim": float("nan")}
         self.model.eval()
         scores = []
         with torch.inference_mode():
@@ -176,7 +204,8 @@ class Trainer:
                 y = self.model(torch.from_numpy(x)[None, None].to(self.device),
                                smap.to(self.device))[0, 0].float().cpu().numpy()
                 scores.append(score(y, ref))
-        return float(np.mean(scores))
+        return {"psnr": float(np.mean([p for p, _ in scores])),
+                "ssim": float(np.mean([q for _, q in scores]))}
 
     def _val_cases(self):
         """(noisy image, noise map tensor, reference, scorer) for every validation case."""
@@ -184,13 +213,12 @@ class Trainer:
 
         if self.val_pairs is not None:
             for p in self.val_pairs:
-                yield p[0], torch.from_numpy(p[2])[None, None], p[1], affine_psnr
+                yield p[0], torch.from_numpy(p[2])[None, None], p[1], _affine_scores
             return
         for i, im in enumerate(self.val_images):
             noise = np.random.default_rng(i).standard_normal(im.shape).astype(np.float32)
             for s in self.r.val_sigmas:
-                yield (im + noise * s / 255.0, torch.full((1,), s / 255.0), im,
-                       lambda y, ref: psnr(np.round(np.clip(y, 0, 1) * 255) / 255, ref))
+                yield im + noise * s / 255.0, torch.full((1,), s / 255.0), im, _scores
 
     def run(self, minutes: float | None = None, stop=None) -> dict:
         t0 = time.time()
@@ -202,8 +230,10 @@ class Trainer:
                          f"lr {lr_at(self.step, self.r):.2e} {time.time() - t0:.0f}s")
             last = self.step == self.r.steps
             if self.step % self.r.val_every == 0 or last:
-                v = self.validate()
-                self.history.append({"step": self.step, "val_psnr": v,
+                scores = self.validate_all()
+                v = scores[self.r.select_by]
+                self.history.append({"step": self.step, "val_psnr": scores["psnr"],
+                                     "val_ssim": scores["ssim"],
                                      "loss": float(np.mean(losses[-self.r.val_every:]))})
                 if v > self.best:
                     self.best, self.bad_vals = v, 0
@@ -211,7 +241,8 @@ class Trainer:
                                        for k, t in self.model.state_dict().items()}
                 else:
                     self.bad_vals += 1
-                self.log(f"step {self.step} val PSNR {v:.3f} dB (best {self.best:.3f})")
+                self.log(f"step {self.step} val PSNR {scores['psnr']:.3f} dB, SSIM "
+                         f"{scores['ssim']:.4f} (best {self.r.select_by} {self.best:.4f})")
                 if self.r.patience and self.bad_vals >= self.r.patience:
                     self.log("early stop: validation stopped improving")
                     break
@@ -224,7 +255,10 @@ class Trainer:
             if stop is not None and stop():
                 self.save_checkpoint()
                 break
-        return {"step": self.step, "best_val_psnr": self.best}
+        psnrs = [h["val_psnr"] for h in self.history if "val_psnr" in h]
+        return {"step": self.step, "best": self.best, "select_by": self.r.select_by,
+                "best_val_psnr": self.best if self.r.select_by == "psnr" else
+                (max(psnrs) if psnrs else float("nan"))}
 
     def export(self, out: Path, metrics: dict | None = None, command: str = "") -> Path:
         """Write the best weights as fp16 safetensors plus model card JSON."""
