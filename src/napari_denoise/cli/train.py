@@ -88,7 +88,9 @@ def _add_schedule_options(p) -> None:
     p.add_argument("--lr", type=positive_float, default=None,
                    help="peak learning rate (default: 1e-3, 2e-4 with --init)")
     p.add_argument("--loss", choices=("l2", "l1", "charbonnier"), default="l2",
-                   help="training loss (default: l2)")
+                   help="training loss (default: l2). Only pixel-wise losses: against a noisy "
+                        "target they are minimised by the clean image (l2: its mean, l1: its "
+                        "median); SSIM-type losses are not, so they are for supervised recipes")
     p.add_argument("--val-fraction", type=float, default=0.1, metavar="F",
                    help="share of the data held apart for validation (default: 0.1)")
     p.add_argument("--device", default="auto", metavar="auto|cpu|cuda|mps",
