@@ -55,3 +55,67 @@ def plugin():
         pm.register(npe2.PluginManifest.from_file(Path(napari_denoise.__file__).parent / "napari.yaml"))
     return pm
 
+
+def assert_widget_modules_import_no_gui(*names: str) -> None:
+    """Import ``napari_denoise._widgets.<name>`` in a fresh interpreter, without the
+    package's __init__ (which loads the widgets), and assert no Qt, napari, magicgui or
+    torch module came with them: the widgets' rules must run without a display."""
+    import subprocess
+    import sys
+
+    code = f"""
+import importlib, pathlib, sys, types
+import napari_denoise
+pkg = types.ModuleType("napari_denoise._widgets")
+pkg.__path__ = [str(pathlib.Path(napari_denoise.__file__).parent / "_widgets")]
+sys.modules["napari_denoise._widgets"] = pkg
+for name in {names!r}:
+    importlib.import_module("napari_denoise._widgets." + name)
+roots = {{"napari", "qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "magicgui", "superqt", "torch"}}
+bad = sorted(m for m in sys.modules if m.split(".")[0] in roots)
+assert not bad, bad
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr
+
+
+class MainThreadPing:
+    """A worker thread asks, the main thread's event loop answers (from a QTimer).
+
+    ``ask()`` (called in a worker between steps) returns only once the main thread has
+    served a timer event; on the main thread itself, or when no answer comes, it fails
+    (and stops asking). Counts, not clocks: ``answered`` pings are events served while
+    the job was in flight. ``what`` names the job in the failure messages."""
+
+    def __init__(self, timeout_s: float = 30.0, what: str = "the run"):
+        import threading
+
+        from qtpy.QtCore import QTimer
+
+        self.timeout_s, self.what = timeout_s, what
+        self.asked, self.reply = threading.Event(), threading.Event()
+        self.answered = 0
+        self.failed: list[str] = []
+        self.timer = QTimer()
+        self.timer.setInterval(1)
+        self.timer.timeout.connect(self._answer)
+
+    def _answer(self):  # main thread
+        if self.asked.is_set():
+            self.asked.clear()
+            self.answered += 1
+            self.reply.set()
+
+    def ask(self):  # the worker thread
+        import threading
+
+        if self.failed:
+            return
+        if threading.current_thread() is threading.main_thread():
+            self.failed.append(f"{self.what} works on the main thread")
+            return
+        self.reply.clear()
+        self.asked.set()
+        if not self.reply.wait(self.timeout_s):
+            self.failed.append("the main thread served no event")

@@ -3,7 +3,6 @@ work), without Qt, napari or a display."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from types import SimpleNamespace
 
@@ -12,6 +11,7 @@ import pytest
 
 from napari_denoise._widgets import noise_map_rules as rules
 from napari_denoise.core.noise import NoiseEstimate
+from conftest import assert_widget_modules_import_no_gui
 
 
 def _layer(data, name="img", multiscale=False, rgb=False):
@@ -19,20 +19,7 @@ def _layer(data, name="img", multiscale=False, rgb=False):
 
 
 def test_rules_module_imports_no_qt_napari_or_torch():
-    code = """
-import importlib, pathlib, sys, types
-import napari_denoise
-pkg = types.ModuleType("napari_denoise._widgets")
-pkg.__path__ = [str(pathlib.Path(napari_denoise.__file__).parent / "_widgets")]
-sys.modules["napari_denoise._widgets"] = pkg
-importlib.import_module("napari_denoise._widgets.noise_map_rules")
-roots = {"napari", "qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "magicgui", "superqt", "torch"}
-bad = sorted(m for m in sys.modules if m.split(".")[0] in roots)
-assert not bad, bad
-"""
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300)
-    assert res.returncode == 0, res.stderr
+    assert_widget_modules_import_no_gui("noise_map_rules")
 
 
 # -- sampling and memory --------------------------------------------------------------------

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import pytest
 
@@ -11,26 +9,13 @@ from napari_denoise import DenoiseError
 from napari_denoise._widgets.train_settings import (ARCH_ARGS, NO_INIT, LayerInfo,
                                                     TrainSettings, stack_axis_choices)
 from napari_denoise.core.training.n2n_config import Noise2NoiseConfig
+from conftest import assert_widget_modules_import_no_gui
 
 STACK = LayerInfo("stack", (6, 48, 48), axes="TYX", axis_labels=("t", "y", "x"))
 
 
 def test_settings_and_worker_modules_import_no_qt_napari_or_torch():
-    code = """
-import importlib, pathlib, sys, types
-import napari_denoise
-pkg = types.ModuleType("napari_denoise._widgets")
-pkg.__path__ = [str(pathlib.Path(napari_denoise.__file__).parent / "_widgets")]
-sys.modules["napari_denoise._widgets"] = pkg
-for name in ("train_settings", "train_worker"):
-    importlib.import_module("napari_denoise._widgets." + name)
-roots = {"napari", "qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "magicgui", "superqt", "torch"}
-bad = sorted(m for m in sys.modules if m.split(".")[0] in roots)
-assert not bad, bad
-"""
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300)
-    assert res.returncode == 0, res.stderr
+    assert_widget_modules_import_no_gui("train_settings", "train_worker")
 
 
 # -- stack axes ------------------------------------------------------------------------

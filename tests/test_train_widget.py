@@ -5,7 +5,6 @@ Tiny data and a tiny U-Net (features 8, levels 2): every training takes a second
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from napari_denoise._widgets import DenoiseWidget, TrainWidget  # noqa: E402
 from napari_denoise._widgets import denoise as denoise_mod  # noqa: E402
 from napari_denoise._widgets import train as train_mod  # noqa: E402
 from napari_denoise._widgets.train_settings import NO_INIT  # noqa: E402
+from conftest import MainThreadPing
 
 pytestmark = pytest.mark.gui
 
@@ -123,43 +123,6 @@ def test_docked_from_manifest_controls(viewer_train, notes):
     assert not notes["error"]
 
 
-class _MainThreadPing:
-    """A worker thread asks, the main thread's event loop answers (from a QTimer).
-
-    ``ask()`` (called in the training, between steps) returns only once the main thread
-    has served a timer event; on the main thread itself, or when no answer comes, it
-    fails (and stops asking). Counts, not clocks: ``answered`` pings are events served
-    while the training was in flight."""
-
-    def __init__(self, timeout_s: float = 30.0):
-        from qtpy.QtCore import QTimer
-
-        self.timeout_s = timeout_s
-        self.asked, self.reply = threading.Event(), threading.Event()
-        self.answered = 0
-        self.failed: list[str] = []
-        self.timer = QTimer()
-        self.timer.setInterval(1)
-        self.timer.timeout.connect(self._answer)
-
-    def _answer(self):  # main thread
-        if self.asked.is_set():
-            self.asked.clear()
-            self.answered += 1
-            self.reply.set()
-
-    def ask(self):  # the worker thread
-        if self.failed:
-            return
-        if threading.current_thread() is threading.main_thread():
-            self.failed.append("the training works on the main thread")
-            return
-        self.reply.clear()
-        self.asked.set()
-        if not self.reply.wait(self.timeout_s):
-            self.failed.append("the main thread served no event")
-
-
 def test_train_progress_plot_preview_and_responsive(viewer_train, qtbot, notes, monkeypatch):
     from napari_denoise.core.training.n2n import Noise2NoiseTrainer
 
@@ -169,7 +132,7 @@ def test_train_progress_plot_preview_and_responsive(viewer_train, qtbot, notes, 
     _tiny(w, layer, steps=40)
     w.reference_layer.value = ref
     assert w.data_layer.value is layer
-    ping = _MainThreadPing()
+    ping = MainThreadPing(what="the training")
     real_run = Noise2NoiseTrainer.run
     steps = []
 

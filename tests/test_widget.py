@@ -15,7 +15,7 @@ import napari_denoise  # noqa: E402
 from napari_denoise._widgets import DenoiseWidget  # noqa: E402
 from napari_denoise._widgets import denoise as denoise_mod  # noqa: E402
 
-from conftest import tiny_card  # noqa: E402
+from conftest import MainThreadPing, tiny_card  # noqa: E402
 
 pytestmark = pytest.mark.gui
 
@@ -182,47 +182,6 @@ def test_cancel_mid_run_leaves_nothing(viewer_widget, qtbot, notes):
     assert w.run_button.enabled and not w.cancel_button.enabled
 
 
-class _MainThreadPing:
-    """A worker thread asks, the main thread's event loop answers (from a QTimer).
-
-    ``ask()`` (called in the run, between steps) returns only once the main thread has
-    served a timer event; on the main thread itself, or when no answer comes, it fails
-    (and stops asking). Counts, not clocks: ``answered`` pings are events served while
-    the run was in flight."""
-
-    def __init__(self, timeout_s: float = 30.0):
-        import threading
-
-        from qtpy.QtCore import QTimer
-
-        self.timeout_s = timeout_s
-        self.asked, self.reply = threading.Event(), threading.Event()
-        self.answered = 0
-        self.failed: list[str] = []
-        self.timer = QTimer()
-        self.timer.setInterval(1)
-        self.timer.timeout.connect(self._answer)
-
-    def _answer(self):  # main thread
-        if self.asked.is_set():
-            self.asked.clear()
-            self.answered += 1
-            self.reply.set()
-
-    def ask(self):  # the worker thread
-        import threading
-
-        if self.failed:
-            return
-        if threading.current_thread() is threading.main_thread():
-            self.failed.append("the run works on the main thread")
-            return
-        self.reply.clear()
-        self.asked.set()
-        if not self.reply.wait(self.timeout_s):
-            self.failed.append("the main thread served no event")
-
-
 def test_event_loop_runs_during_a_run(viewer_widget, qtbot, notes, monkeypatch):
     viewer, w = viewer_widget
     w.noise_mode.value = "manual"  # the model is blind: no estimate needed
@@ -231,7 +190,7 @@ def test_event_loop_runs_during_a_run(viewer_widget, qtbot, notes, monkeypatch):
     w.image_layer.value = layer
     w.axes.value = "ZYX"
     w.tile.value = 32
-    ping = _MainThreadPing()
+    ping = MainThreadPing()
     real_iter = denoise_mod.denoise_iter
     steps = []
 

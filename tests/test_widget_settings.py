@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,26 +13,11 @@ from napari_denoise._widgets.denoise_worker import format_seconds, progress_text
 from napari_denoise._widgets.settings import DenoiseSettings, check_input
 from napari_denoise.core.inference import denoise_iter, run_to_end
 from napari_denoise.core.progress import Progress
+from conftest import assert_widget_modules_import_no_gui
 
 
 def test_widget_logic_modules_import_no_qt_napari_or_torch():
-    """settings, denoise_models and denoise_worker load on their own (the widgets
-    package's __init__ imports napari, so a stand-in package is used here)."""
-    code = """
-import importlib, pathlib, sys, types
-import napari_denoise
-pkg = types.ModuleType("napari_denoise._widgets")
-pkg.__path__ = [str(pathlib.Path(napari_denoise.__file__).parent / "_widgets")]
-sys.modules["napari_denoise._widgets"] = pkg
-for name in ("settings", "denoise_models", "denoise_worker"):
-    importlib.import_module("napari_denoise._widgets." + name)
-roots = {"napari", "qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "magicgui", "superqt", "torch"}
-bad = sorted(m for m in sys.modules if m.split(".")[0] in roots)
-assert not bad, bad
-"""
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300)
-    assert res.returncode == 0, res.stderr
+    assert_widget_modules_import_no_gui("settings", "denoise_models", "denoise_worker")
 
 
 # -- engine_kwargs ----------------------------------------------------------------------
