@@ -177,9 +177,40 @@ def estimate_noise(image, *, axes: str | None = None, model: str = "gaussian",
     - ``"auto"``: the Poisson-Gaussian fit when the variance clearly grows with
       the signal, the Gaussian estimate otherwise.
     """
+    model = _check_model(model)
+    arr, ax = _validated(image, axes)
+    planes = _planes(arr, ax)
+    per_plane = [estimate_sigma_2d(p) for p in planes]
+    sigma = float(np.median(per_plane))
+    gauss = NoiseEstimate(model="gaussian", sigma=sigma, per_plane=per_plane, source="patch PCA")
+    if model == "gaussian":
+        return gauss
+    if sigma == 0.0 and all(float(np.ptp(p)) == 0.0 for p in planes):
+        gauss.message = "constant image: there is no noise to fit"
+        return gauss
+    use_frames = _use_frames(arr, ax, axes, frames)
+    try:
+        fits, source = _pg_fits(arr, ax, planes, use_frames)
+    except ValueError as exc:
+        gauss.message = f"{exc}; using a Gaussian estimate instead"
+        if model == "poisson-gaussian":
+            import warnings
+
+            warnings.warn(gauss.message, UserWarning, stacklevel=2)
+        return gauss
+    return _pg_result(fits, source, model, gauss)
+
+
+def _check_model(model: str | None) -> str:
+    """The normalised noise-model name, or a ValueError for an unknown one."""
     model = (model or "gaussian").lower().replace("_", "-")
     if model not in ("gaussian", "poisson-gaussian", "auto"):
         raise ValueError(f"unknown noise model {model!r}; use 'gaussian', 'poisson-gaussian' or 'auto'")
+    return model
+
+
+def _validated(image, axes: str | None) -> tuple[np.ndarray, str]:
+    """``image`` as an array fit for estimation (bool as uint8), with its resolved axes."""
     arr = np.asarray(image)
     if arr.size == 0:
         raise ValueError(f"cannot estimate noise of an empty array (shape {arr.shape})")
@@ -201,37 +232,33 @@ def estimate_noise(image, *, axes: str | None = None, model: str = "gaussian",
         )
     if arr.dtype.kind == "b":
         arr = arr.astype(np.uint8)
+    return arr, ax
 
-    planes = _planes(arr, ax)
-    per_plane = [estimate_sigma_2d(p) for p in planes]
-    sigma = float(np.median(per_plane))
-    gauss = NoiseEstimate(model="gaussian", sigma=sigma, per_plane=per_plane, source="patch PCA")
-    if model == "gaussian":
-        return gauss
-    if sigma == 0.0 and all(float(np.ptp(p)) == 0.0 for p in planes):
-        gauss.message = "constant image: there is no noise to fit"
-        return gauss
 
-    # frame differences by default only for a time axis the caller named
+def _use_frames(arr: np.ndarray, ax: str, axes: str | None, frames: bool | None) -> bool:
+    """Fit frame differences?  By default only for a time axis the caller named."""
     use_frames = (axes is not None and "T" in ax and arr.shape[ax.index("T")] >= 2) \
         if frames is None else bool(frames)
     if use_frames and not any(c in ax for c in "TZ"):
         raise ValueError(f"frames=True needs a T or Z axis (axes {ax})")
-    try:
-        if use_frames:
-            runs = frame_runs(arr, ax, 2 * MAX_PLANES)
-            fits = [fit_poisson_gaussian(r, frames=True) for r in runs if len(r) >= 2]
-            source = "differences of consecutive frames"
-        else:
-            fits = [fit_poisson_gaussian(planes)]
-            source = "smooth blocks of single planes"
-    except ValueError as exc:
-        gauss.message = f"{exc}; using a Gaussian estimate instead"
-        if model == "poisson-gaussian":
-            import warnings
+    return use_frames
 
-            warnings.warn(gauss.message, UserWarning, stacklevel=2)
-        return gauss
+
+def _pg_fits(arr: np.ndarray, ax: str, planes: list[np.ndarray],
+             use_frames: bool) -> tuple[list, str]:
+    """Poisson-Gaussian fits (one per frame run, or one of the planes) and their source.
+
+    Raises ValueError when no fit is possible.
+    """
+    if use_frames:
+        runs = frame_runs(arr, ax, 2 * MAX_PLANES)
+        fits = [fit_poisson_gaussian(r, frames=True) for r in runs if len(r) >= 2]
+        return fits, "differences of consecutive frames"
+    return [fit_poisson_gaussian(planes)], "smooth blocks of single planes"
+
+
+def _pg_result(fits: list, source: str, model: str, gauss: NoiseEstimate) -> NoiseEstimate:
+    """The Poisson-Gaussian estimate from ``fits``, or ``gauss`` with the reason it was kept."""
     # channels: the median gain and offset (one model for the sensor)
     a = float(np.median([f[0] for f in fits]))
     b = float(np.median([f[1] for f in fits]))
@@ -245,4 +272,4 @@ def estimate_noise(image, *, axes: str | None = None, model: str = "gaussian",
         gauss.message = "the fitted gain is not positive; using a Gaussian estimate"
         gauss.points = pts
         return gauss
-    return NoiseEstimate.poisson_gaussian(a, b, per_plane=per_plane, points=pts, source=source)
+    return NoiseEstimate.poisson_gaussian(a, b, per_plane=gauss.per_plane, points=pts, source=source)

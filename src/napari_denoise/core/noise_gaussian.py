@@ -90,6 +90,27 @@ def estimate_sigma_2d(
     Tanaka & Okutomi (IEEE TIP 2013); this removes most of the upward bias
     textured images otherwise give at low noise levels.  A constant image gives 0.0.
     """
+    a = _centred_plane(img, patch_size)
+    if not np.any(a):
+        return 0.0
+    h, w = a.shape
+
+    # small images: shrink the patch until there are enough patches (>= 2*d)
+    p = patch_size
+    while p > 2 and (h - p + 1) * (w - p + 1) < 2 * p * p:
+        p -= 1
+    min_patches = 4 * p * p
+
+    patches, iy, ix = _sample_patches(a, p, max_patches, seed)
+    var = _noise_variance_from_eigs(_cov_eigs(patches))
+    if not weak_texture or var <= 0.0 or patches.shape[0] < min_patches:
+        return float(math.sqrt(max(var, 0.0)))
+    var = _weak_texture_variance(a, patches, iy, ix, p, var, min_patches)
+    return float(math.sqrt(max(var, 0.0)))
+
+
+def _centred_plane(img: np.ndarray, patch_size: int) -> np.ndarray:
+    """``img`` checked (2D, at least one patch, finite) as float64 minus its mean."""
     a = np.asarray(img)
     if a.ndim != 2:
         raise ValueError(f"estimate_sigma_2d expects a 2D image, got shape {a.shape}")
@@ -102,17 +123,15 @@ def estimate_sigma_2d(
     a = a.astype(np.float64, copy=False)
     if not np.all(np.isfinite(a)):
         raise ValueError("image contains NaN or Inf values; cannot estimate noise")
-    a = a - a.mean()
-    if not np.any(a):
-        return 0.0
+    return a - a.mean()
 
-    # small images: shrink the patch until there are enough patches (>= 2*d)
-    p = patch_size
-    while p > 2 and (h - p + 1) * (w - p + 1) < 2 * p * p:
-        p -= 1
+
+def _sample_patches(a: np.ndarray, p: int, max_patches: int, seed: int):
+    """The (n, p*p) overlapping p x p patches of ``a`` and their row/column indices.
+
+    All patches (indices None) or, above ``max_patches``, a random subset drawn with ``seed``.
+    """
     d = p * p
-    min_patches = 4 * d
-
     view = np.lib.stride_tricks.sliding_window_view(a, (p, p))  # (ny, nx, p, p)
     ny, nx = view.shape[:2]
     n_total = ny * nx
@@ -120,15 +139,13 @@ def estimate_sigma_2d(
         rng = np.random.default_rng(seed)
         idx = np.sort(rng.choice(n_total, size=max_patches, replace=False))
         iy, ix = idx // nx, idx % nx
-        patches = view[iy, ix].reshape(-1, d)
-    else:
-        iy = ix = None
-        patches = view.reshape(-1, d)  # copies: (n_total, d)
+        return view[iy, ix].reshape(-1, d), iy, ix
+    return view.reshape(-1, d), None, None  # copies: (n_total, d)
 
-    var = _noise_variance_from_eigs(_cov_eigs(patches))
-    if not weak_texture or var <= 0.0 or patches.shape[0] < min_patches:
-        return float(math.sqrt(max(var, 0.0)))
 
+def _weak_texture_variance(a: np.ndarray, patches: np.ndarray, iy, ix, p: int,
+                           var: float, min_patches: int) -> float:
+    """Liu et al. 2013: re-estimate ``var`` on the patches of low gradient energy, iteratively."""
     # gradient energy of every patch, from box sums of squared differences
     energy = _box_sum(np.diff(a, axis=1) ** 2, p, p - 1) + _box_sum(np.diff(a, axis=0) ** 2, p - 1, p)
     energy = energy[iy, ix] if iy is not None else energy.ravel()
@@ -143,7 +160,7 @@ def estimate_sigma_2d(
         var = _noise_variance_from_eigs(_cov_eigs(patches[sel]))
         if var <= 0.0:
             break
-    return float(math.sqrt(max(var, 0.0)))
+    return var
 
 
 # --------------------------------------------------------------------------

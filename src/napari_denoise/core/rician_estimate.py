@@ -240,37 +240,53 @@ def estimate_rician_sigma(image, *, background=None, axes: str | None = None) ->
     _validate(arr, axes=axes)
     if arr.dtype.kind == "b":
         arr = arr.astype(np.uint8)
-
     if background is not None:
-        mask = np.asarray(background)
-        if mask.dtype != bool:
-            raise ValueError(f"background must be a boolean mask, got dtype {mask.dtype}")
-        if mask.shape != arr.shape:
-            raise ValueError(
-                f"background mask has shape {mask.shape}, the image has shape {arr.shape}"
-            )
-        n = int(np.count_nonzero(mask))
-        if n < 10:
-            raise ValueError(f"background mask selects only {n} pixels; need at least 10")
-        vals = arr[mask].astype(np.float64)
-        sigma = _rayleigh_ml(float(np.mean(vals * vals)))
-        frac = n / arr.size
-        return RicianEstimate(
-            sigma=sigma,
-            background_fraction=frac,
-            method="background-mask",
-            message=(
-                f"Rician sigma = {sigma:.4g} from the given background mask "
-                f"({n} pixels, {frac:.1%})"
-            ),
-        )
-
+        return _from_mask(arr, background)
     if np.all(arr == arr.flat[0]):
         return RicianEstimate(
             sigma=0.0, background_fraction=0.0, method="constant",
             message="constant image: no noise to estimate (sigma = 0)",
         )
+    auto, fallback = _scan_planes(arr, axes)
+    if auto:
+        return _auto_result(auto, fallback)
+    if not fallback:  # every examined plane was constant
+        return RicianEstimate(
+            sigma=0.0, background_fraction=0.0, method="constant",
+            message="constant planes: no noise to estimate (sigma = 0)",
+        )
+    return _fallback_result(fallback)
 
+
+def _from_mask(arr: np.ndarray, background) -> RicianEstimate:
+    """The ML Rayleigh sigma of the pixels a boolean ``background`` mask selects."""
+    mask = np.asarray(background)
+    if mask.dtype != bool:
+        raise ValueError(f"background must be a boolean mask, got dtype {mask.dtype}")
+    if mask.shape != arr.shape:
+        raise ValueError(
+            f"background mask has shape {mask.shape}, the image has shape {arr.shape}"
+        )
+    n = int(np.count_nonzero(mask))
+    if n < 10:
+        raise ValueError(f"background mask selects only {n} pixels; need at least 10")
+    vals = arr[mask].astype(np.float64)
+    sigma = _rayleigh_ml(float(np.mean(vals * vals)))
+    frac = n / arr.size
+    return RicianEstimate(
+        sigma=sigma,
+        background_fraction=frac,
+        method="background-mask",
+        message=(
+            f"Rician sigma = {sigma:.4g} from the given background mask "
+            f"({n} pixels, {frac:.1%})"
+        ),
+    )
+
+
+def _scan_planes(arr: np.ndarray, axes: str | None) -> tuple[list[tuple[float, float]], list[float]]:
+    """Per examined plane: (sigma, background fraction) where background was found,
+    else the Gaussian fallback sigma; constant planes are skipped."""
     auto: list[tuple[float, float]] = []  # (sigma, background fraction)
     fallback: list[float] = []
     from .axes import resolve_axes, spread_planes
@@ -287,28 +303,30 @@ def estimate_rician_sigma(image, *, background=None, axes: str | None = None) ->
         from .noise import estimate_sigma_2d
 
         fallback.append(estimate_sigma_2d(plane))
+    return auto, fallback
 
-    if auto:
-        sig = [s for s, _ in auto]
-        sigma = float(np.median(sig))
-        frac = float(np.median([f for _, f in auto]))
-        where = f" (median of {len(sig)} planes)" if len(sig) > 1 else ""
-        extra = f"; {len(fallback)} plane(s) without background ignored" if fallback else ""
-        return RicianEstimate(
-            sigma=sigma,
-            background_fraction=frac,
-            method="background-auto",
-            message=(
-                f"Rician sigma = {sigma:.4g} from the image background "
-                f"({frac:.1%} of the pixels){where}{extra}"
-            ),
-            per_plane=sig,
-        )
-    if not fallback:  # every examined plane was constant
-        return RicianEstimate(
-            sigma=0.0, background_fraction=0.0, method="constant",
-            message="constant planes: no noise to estimate (sigma = 0)",
-        )
+
+def _auto_result(auto: list[tuple[float, float]], fallback: list[float]) -> RicianEstimate:
+    """The median of the automatic background estimates."""
+    sig = [s for s, _ in auto]
+    sigma = float(np.median(sig))
+    frac = float(np.median([f for _, f in auto]))
+    where = f" (median of {len(sig)} planes)" if len(sig) > 1 else ""
+    extra = f"; {len(fallback)} plane(s) without background ignored" if fallback else ""
+    return RicianEstimate(
+        sigma=sigma,
+        background_fraction=frac,
+        method="background-auto",
+        message=(
+            f"Rician sigma = {sigma:.4g} from the image background "
+            f"({frac:.1%} of the pixels){where}{extra}"
+        ),
+        per_plane=sig,
+    )
+
+
+def _fallback_result(fallback: list[float]) -> RicianEstimate:
+    """The median Gaussian estimate, when no plane had enough background."""
     sigma = float(np.median(fallback))
     return RicianEstimate(
         sigma=sigma,

@@ -187,41 +187,14 @@ def estimate_stripes(
     """
     direction = _check_direction(direction)
     a = np.asarray(image2d)
-    if a.ndim != 2:
-        raise ValueError(f"estimate_stripes expects a 2D image, got shape {a.shape}")
-    _check_numeric(a)
-    _check_finite(a)
+    noise_sigma = _check_2d_args(a, iterations, window, noise_sigma)
     h, w = a.shape
-    _check_size(h, w)
-    if not isinstance(iterations, (int, np.integer)) or iterations < 1:
-        raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
-    if not isinstance(window, (int, np.integer)) or window < 3:
-        raise ValueError(f"window must be an integer of at least 3, got {window!r}")
-    if noise_sigma is not None:
-        noise_sigma = float(noise_sigma)
-        if not math.isfinite(noise_sigma) or noise_sigma < 0:
-            raise ValueError(
-                f"noise_sigma must be a finite non-negative number, got {noise_sigma!r}"
-            )
-
     z = a.astype(np.float64)  # always a copy
     do_rows = direction in ("both", "rows")
     do_cols = direction in ("both", "cols")
-    rows = np.zeros(h) if do_rows else None
-    cols = np.zeros(w) if do_cols else None
     win_r = int(min(window, h if h % 2 else h - 1))
     win_c = int(min(window, w if w % 2 else w - 1))
-    for _ in range(int(iterations)):
-        if do_rows:
-            p = _profile(z, 0, win_r)
-            p -= p.mean()
-            rows += p
-            z -= p[:, None]
-        if do_cols:
-            p = _profile(z, 1, win_c)
-            p -= p.mean()
-            cols += p
-            z -= p[None, :]
+    rows, cols = _accumulate(z, do_rows, do_cols, win_r, win_c, int(iterations))
 
     if noise_sigma is None:
         from .noise import estimate_sigma_2d
@@ -244,6 +217,47 @@ def estimate_stripes(
         significant_cols=sig_cols,
         noise_sigma=float(noise_sigma),
     )
+
+
+def _check_2d_args(a: np.ndarray, iterations, window, noise_sigma) -> float | None:
+    """Check :func:`estimate_stripes`' image and arguments; ``noise_sigma`` as float (or None)."""
+    if a.ndim != 2:
+        raise ValueError(f"estimate_stripes expects a 2D image, got shape {a.shape}")
+    _check_numeric(a)
+    _check_finite(a)
+    _check_size(*a.shape)
+    if not isinstance(iterations, (int, np.integer)) or iterations < 1:
+        raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
+    if not isinstance(window, (int, np.integer)) or window < 3:
+        raise ValueError(f"window must be an integer of at least 3, got {window!r}")
+    if noise_sigma is not None:
+        noise_sigma = float(noise_sigma)
+        if not math.isfinite(noise_sigma) or noise_sigma < 0:
+            raise ValueError(
+                f"noise_sigma must be a finite non-negative number, got {noise_sigma!r}"
+            )
+    return noise_sigma
+
+
+def _accumulate(z: np.ndarray, do_rows: bool, do_cols: bool, win_r: int, win_c: int,
+                iterations: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Row and column profiles summed over ``iterations`` passes, each removed from ``z``
+    (in place) as it is found; None for a direction not estimated."""
+    h, w = z.shape
+    rows = np.zeros(h) if do_rows else None
+    cols = np.zeros(w) if do_cols else None
+    for _ in range(iterations):
+        if do_rows:
+            p = _profile(z, 0, win_r)
+            p -= p.mean()
+            rows += p
+            z -= p[:, None]
+        if do_cols:
+            p = _profile(z, 1, win_c)
+            p -= p.mean()
+            cols += p
+            z -= p[None, :]
+    return rows, cols
 
 
 # --------------------------------------------------------------------------
