@@ -125,6 +125,16 @@ def to_dtype(res: np.ndarray, dtype) -> np.ndarray:
     return res
 
 
+def cast_like(x: np.ndarray, dtype) -> np.ndarray:
+    """``x`` as a new array of ``dtype``: integer dtypes are rounded to the nearest
+    integer and clipped to the dtype's limits first; other dtypes are a plain cast."""
+    dt = np.dtype(dtype)
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        return np.clip(np.rint(x), info.min, info.max).astype(dt)
+    return np.asarray(x).astype(dt)
+
+
 def sample_planes(image, axes: str, max_planes: int = 8) -> np.ndarray:
     """A few evenly spaced planes of a lazy array, as numpy, keeping the axes layout."""
     lead = [i for i, a in enumerate(axes) if a not in "YXC"]

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from .normalise import cast_like
+
 __all__ = ["StripeEstimate", "estimate_stripes", "remove_stripes"]
 
 #: Smallest spatial side accepted.
@@ -271,13 +273,6 @@ def _resolve_axes(shape: tuple[int, ...], axes: str | None) -> str:
     return resolve_axes(shape, axes)
 
 
-def _to_dtype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        return np.clip(np.rint(x), info.min, info.max).astype(dtype)
-    return x.astype(dtype)
-
-
 def remove_stripes(
     image,
     *,
@@ -320,5 +315,5 @@ def remove_stripes(
         if not est.any:
             continue  # already an exact copy
         fixed = plane.astype(np.float64) - est.pattern(plane.shape)
-        dst[idx] = _to_dtype(fixed, arr.dtype)
+        dst[idx] = cast_like(fixed, arr.dtype)
     return out
