@@ -181,3 +181,25 @@ def test_training_on_real_pairs_with_affine_validation(tmp_path):
 def test_recipe_rejects_bad_pairs_spec():
     with pytest.raises(ValueError, match="train_pairs"):
         Recipe.from_dict({"name": "x", "arch": "ffdnet", "train_pairs": {"dataset": "other"}})
+
+
+def test_poisson_gaussian_noisy_map_equals_the_inference_map_at_the_border():
+    """``"map": "noisy"`` is the map inference computes, border pixels included (the box
+    average pads like scipy's "reflect": the edge pixel repeated, c b a | a b c)."""
+    from napari_denoise.core.noise import NoiseEstimate
+
+    a, b = 0.002, 1e-4
+    g = torch.Generator().manual_seed(5)
+    yy, xx = torch.meshgrid(torch.linspace(0.2, 0.8, 23), torch.linspace(0.3, 0.7, 31),
+                            indexing="ij")
+    clean = (0.2 + yy * xx + 0.1 * torch.rand(23, 31, generator=g))[None, None]
+    noise = {"type": "poisson-gaussian", "a": a, "b": b, "map": "noisy"}
+    noisy, smap = add_noise(clean, noise, generator=g)
+    assert smap.shape == clean.shape
+    img = noisy[0, 0].numpy()
+    assert img.min() > 0  # positive signal: both formulas are plain sqrt(a * box5 + b)
+    ref = NoiseEstimate.poisson_gaussian(a, b).sigma_map(img)
+    got = smap[0, 0].numpy()
+    assert not np.array_equal(got[2:-2, 2:-2], np.sqrt(a * img[2:-2, 2:-2] + b))  # smoothed
+    np.testing.assert_allclose(got[2:-2, 2:-2], ref[2:-2, 2:-2], rtol=0, atol=1e-5)  # interior
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5)  # and the two-pixel border
