@@ -272,4 +272,5 @@ def _pg_result(fits: list, source: str, model: str, gauss: NoiseEstimate) -> Noi
         gauss.message = "the fitted gain is not positive; using a Gaussian estimate"
         gauss.points = pts
         return gauss
-    return NoiseEstimate.poisson_gaussian(a, b, per_plane=gauss.per_plane, points=pts, source=source)
+    return NoiseEstimate.poisson_gaussian(a, b, per_plane=gauss.per_plane, points=pts,
+                                          source=source)

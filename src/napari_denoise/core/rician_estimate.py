@@ -284,7 +284,8 @@ def _from_mask(arr: np.ndarray, background) -> RicianEstimate:
     )
 
 
-def _scan_planes(arr: np.ndarray, axes: str | None) -> tuple[list[tuple[float, float]], list[float]]:
+def _scan_planes(arr: np.ndarray,
+                 axes: str | None) -> tuple[list[tuple[float, float]], list[float]]:
     """Per examined plane: (sigma, background fraction) where background was found,
     else the Gaussian fallback sigma; constant planes are skipped."""
     auto: list[tuple[float, float]] = []  # (sigma, background fraction)
