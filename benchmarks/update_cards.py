@@ -77,6 +77,13 @@ def main() -> int:
                             "bm3d_estimated_sigma_affine_psnr": round(bm3d["psnr"], 3) if bm3d else None,
                             "route": "denoise(noisy): Poisson-Gaussian estimate, per-pixel map",
                             "command": "python benchmarks/noise_models.py --parts w2s"}
+        unseen = _load(ROOT / "benchmarks" / "results" / "unseen.json")
+        rows = {k.split("|")[1]: v for k, v in unseen.items() if k.startswith(name + "|")}
+        if rows:
+            metrics["unseen_skimage_photos"] = {
+                f"sigma{sg}": {"psnr": round(v["psnr"], 3), "ssim": round(v["ssim"], 4)}
+                for sg, v in sorted(rows.items(), key=lambda kv: int(kv[0]))}
+            metrics["unseen_skimage_photos"]["command"] = "python benchmarks/unseen.py"
         metrics["regression"] = {"image": "skimage camera()[64:320, 128:384], noise "
                                           "default_rng(2024) sigma 25, unclipped",
                                  "psnr": round(regression_psnr(name), 3)}
