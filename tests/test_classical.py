@@ -104,3 +104,24 @@ def test_bad_sigma_and_shapes():
         den(np.zeros((16, 16), np.float32), float("nan"))
     with pytest.raises(ValueError, match="2D or 3D"):
         den(np.zeros((2, 3, 16, 16), np.float32), 0.1)
+
+
+def test_block_matching_methods_on_images_smaller_than_their_blocks():
+    """Found by the long property run: bm3d raised a bare ValueError below 8 pixels and
+    crashed the process (segmentation fault) at exactly 8x8. Small images are now
+    mirror-padded first. Run in a subprocess so that a crash fails this test, not pytest."""
+    import subprocess
+    import sys
+
+    code = """
+import numpy as np, napari_denoise as nd
+for h, w in [(4, 4), (5, 7), (8, 8), (8, 30), (16, 9)]:
+    x = np.random.default_rng(h * w).random((h, w)).astype(np.float32)
+    for m in ("bm3d", "nn3d"):
+        out = nd.denoise(x, m, sigma=0.1, device="cpu")
+        assert out.shape == x.shape and np.all(np.isfinite(out)), (m, h, w)
+print("ok")
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0 and res.stdout.strip().endswith("ok"), res.stderr[-2000:]

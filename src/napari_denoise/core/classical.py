@@ -35,6 +35,7 @@ class BM3DDenoiser(ClassicalDenoiser):
     # 8x8 blocks matched in a 39x39 search window, plus the block itself
     rf_radius = 32
     dims = (2,)
+    min_side = 16
 
     def _denoise(self, x: np.ndarray, sigma: float) -> np.ndarray:
         import bm3d

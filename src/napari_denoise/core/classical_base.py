@@ -16,6 +16,9 @@ class ClassicalDenoiser:
     rf_radius: int = 16
     #: spatial dimensionalities supported
     dims: tuple = (2,)
+    #: sides below this are mirror-padded up to it first (block-matching methods need
+    #: room for their blocks: bm3d raises below 8 pixels and crashes at exactly 8)
+    min_side: int = 1
 
     def __call__(self, x: np.ndarray, sigma: float) -> np.ndarray:
         x = np.asarray(x)
@@ -33,7 +36,12 @@ class ClassicalDenoiser:
             raise ValueError(f"{self.name}: sigma must be a finite number >= 0, got {sigma}")
         if sigma == 0.0:
             return x.copy()
-        out = self._denoise(x, sigma)
+        small = [max(0, self.min_side - n) for n in x.shape]
+        if any(small):  # mirror-pad what is below the method's smallest side, crop after
+            padded = np.pad(x, [(0, p) for p in small], mode="symmetric")
+            out = np.asarray(self._denoise(padded, sigma))[tuple(slice(0, n) for n in x.shape)]
+        else:
+            out = self._denoise(x, sigma)
         return np.asarray(out, dtype=np.float32).reshape(x.shape)
 
     def _denoise(self, x: np.ndarray, sigma: float) -> np.ndarray:  # pragma: no cover

@@ -24,6 +24,7 @@ class NN3DDenoiser(ClassicalDenoiser):
                    "on repeated structure, 2D only")
     rf_radius = 40
     dims = (2,)
+    min_side = 16
 
     def __init__(self, cnn: str = "ffdnet_gray", iterations: int = 1):
         if int(iterations) < 1:
