@@ -220,3 +220,30 @@ def test_cli_messages_use_flags_not_python_syntax(tmp_path, capsys, rng):
     rc = main(["train", str(src), "--pairs", "neighbors", "--steps", "1"])
     err = capsys.readouterr().err
     assert rc == 2 and "--pairs subsample" in err and "pairs='" not in err and "target=" not in err
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.uint32])
+def test_wide_integers_at_the_top_of_their_range_do_not_wrap(rng, dtype):
+    """Found by the long property run: int32 data reaching 2**31 - 1 came back with
+    -2**31 (float32 rounds the maximum up, and the cast wrapped round)."""
+    top = np.iinfo(dtype).max
+    img = rng.integers(top // 2, top, (2, 9, 18), dtype=np.int64).astype(dtype)
+    img[0, 0, 0] = top
+    # a result above the input's maximum is clipped to it: 2**31 - 1 must stay itself
+    out = nd.denoise(img, Shift(scale=1.5), axes="CYX", device="cpu")
+    assert out.dtype == img.dtype
+    assert out.min() >= 0 and out.max() == top
+    out = nd.denoise(img, "nlm", axes="CYX")
+    assert out.min() >= 0 and out.max() <= top
+
+
+def test_a_denoiser_that_returns_nan_is_a_clear_error_not_garbage(rng):
+    class Broken(torch.nn.Module):
+        dims, in_channels, takes_noise_map, rf_radius, size_multiple = 2, 1, False, 0, 1
+
+        def forward(self, x, s=None):
+            return x * float("nan")
+
+    img = (rng.random((32, 32)) * 1000).astype(np.uint16)
+    with pytest.raises(DenoiseError, match="invalid values"):
+        nd.denoise(img, Broken(), device="cpu")

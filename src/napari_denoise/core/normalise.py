@@ -119,9 +119,18 @@ def output_bounds(image, dtype) -> OutputBounds:
 
 
 def to_dtype(res: np.ndarray, dtype) -> np.ndarray:
-    """Round integers in place; the caller has clipped to the bounds already."""
-    if np.dtype(dtype).kind in "ui":
-        np.rint(res, out=res)
+    """Round integers in place; the caller has clipped to the bounds already.
+
+    Integer types wider than float32's 24-bit mantissa (int32, uint32, 64-bit) come back
+    as float64 clipped to the type's range: float32 rounds 2**31 - 1 up to 2**31, which
+    would wrap round to the most negative int32 when cast (found by the property suite)."""
+    dt = np.dtype(dtype)
+    if dt.kind not in "ui":
+        return res
+    np.rint(res, out=res)
+    info = np.iinfo(dt)
+    if info.max > 2**24:
+        return np.clip(res.astype(np.float64), info.min, info.max)
     return res
 
 

@@ -150,4 +150,7 @@ def _back_to_data(acc, plan, bounds, dtype):
     res *= np.float32(plan.net_scale)
     res += np.float32(plan.net_lo)
     res = plan.post(res)
+    if not np.all(np.isfinite(res)):  # never cast NaN into the user's integers
+        raise DenoiseError(f"{plan.den.name} produced invalid values (NaN or infinity) on this "
+                           f"image; try another method or give the noise level")
     return to_dtype(bounds.apply(res), dtype)
