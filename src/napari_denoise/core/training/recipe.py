@@ -54,7 +54,7 @@ class Recipe(_Strict):
     arch_args: dict = Field(default_factory=dict)
     noise: NoiseSpec = Field(default_factory=lambda: NoiseSpec(sigma=[0, 55]))
     train_data: str = "train/Train400"
-    val_data: str = "test/Set12"
+    val_data: str = ""  # a folder of validation images; never a test set (see val_holdout)
     # file names of train_data held apart for validation (and left out of training);
     # when given, val_data is not used
     val_holdout: list[str] | None = None

@@ -283,7 +283,7 @@ class Trainer:
             "metrics": metrics or {},
             "training": {"steps": self.step,
                          ("val_affine_psnr_w2s" if self.val_pairs is not None else
-                          "val_psnr_holdout" if self.r.val_holdout else "val_psnr_set12"):
+                          "val_psnr_holdout" if self.r.val_holdout else "val_psnr"):
                              round(self.best, 3),
                          "recipe": self.r.as_dict()},
             "licence": self.r.licence,
