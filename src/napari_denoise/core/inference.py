@@ -112,9 +112,7 @@ def _denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", de
     lo, hi = _value_range(image, data_range)
     dt = np.dtype(image.dtype)
     lazy_float = dt.kind == "f" and not isinstance(image, np.ndarray)
-    if not lazy_float:
-        check_finite(image)
-    bounds = output_bounds(image, dt)
+    bounds = output_bounds(image, dt)  # also refuses NaN/inf in numpy input (lazy: per unit)
 
     switch = None
     if auto_model and den.name == DEFAULT_MODEL and layout.mode == "2d" \

@@ -99,6 +99,8 @@ def output_bounds(image, dtype) -> OutputBounds:
     if isinstance(image, np.ndarray):
         mn, mx = float(image.min()), float(image.max())
         exact = True
+        if not (np.isfinite(mn) and np.isfinite(mx)):  # NaN and inf reach the min or max:
+            check_finite(np.array([mn, mx]))             # the finite check, in the same pass
     else:
         s = sample_values(image, SAMPLE_VALUES)
         mn, mx = float(s.min()), float(s.max())
