@@ -60,6 +60,22 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
+def method_spec(spec: str) -> tuple[str, dict]:
+    """``"NAME[@OPTION...]"`` -> (NAME, denoise keyword arguments). Options: ``best`` /
+    ``fast`` (quality), ``fp32`` / ``bf16`` (precision). ``drunet_gray@best@fp32``;
+    a bare name runs with the defaults a user gets."""
+    name, *opts = spec.split("@")
+    kw = {}
+    for o in opts:
+        if o in ("best", "fast"):
+            kw["quality"] = o
+        elif o in ("fp32", "bf16"):
+            kw["precision"] = o
+        else:
+            raise SystemExit(f"unknown method option @{o} in {spec!r} (best, fast, fp32, bf16)")
+    return name, kw
+
+
 def load_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 

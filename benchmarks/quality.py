@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DEFAULT_DATA, PUBLISHED, load_json, load_set, machine, noisy_version, save_json, score  # noqa: E402
+from common import (DEFAULT_DATA, PUBLISHED, load_json, load_set, machine, method_spec,  # noqa: E402
+                    noisy_version, save_json, score)
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SIGMAS = (15, 25, 50)
@@ -48,7 +49,9 @@ def _denoise(noisy: np.ndarray, method: str, sigma: float) -> np.ndarray:
     """
     import napari_denoise as nd
 
-    return nd.denoise(noisy, method, sigma=sigma / 255.0, device="cpu", data_range=(0.0, 1.0))
+    name, kw = method_spec(method)
+    return nd.denoise(noisy, name, sigma=sigma / 255.0, device="cpu", data_range=(0.0, 1.0),
+                      **kw)
 
 
 def main(argv=None) -> int:

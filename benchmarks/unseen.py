@@ -7,6 +7,8 @@ default_rng(i), output clipped and rounded to 1/255, mean per-image PSNR). Every
 gets the true sigma; BM3D runs on the same images in the same process.
 
     python benchmarks/unseen.py --methods drunet_gray ffdnet_gray bm3d
+
+A method may carry options: ``drunet_gray@best`` (x8 self-ensemble), ``@fp32``, ``@bf16``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import load_json, machine, noisy_version, parse_with_threads, save_json, score  # noqa: E402
+from common import (load_json, machine, method_spec, noisy_version,  # noqa: E402
+                    parse_with_threads, save_json, score)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "unseen.json"
 PHOTOS = ("astronaut", "brick", "cat", "clock", "coffee", "coins", "grass", "gravel",
@@ -45,12 +48,13 @@ def photos() -> list[tuple[str, np.ndarray]]:
 def run(method: str, sigma: int) -> dict:
     import napari_denoise as nd
 
+    name, kw = method_spec(method)
     psnrs, ssims, secs = [], [], 0.0
     for i, (_, clean) in enumerate(photos()):
         noisy = noisy_version(clean, sigma, i).astype(np.float32)
         t = time.perf_counter()
-        out = nd.denoise(noisy, method, sigma=sigma / 255.0, data_range=(0.0, 1.0),
-                         device="cpu", noise="gaussian")
+        out = nd.denoise(noisy, name, sigma=sigma / 255.0, data_range=(0.0, 1.0),
+                         device="cpu", noise="gaussian", **kw)
         secs += time.perf_counter() - t
         p, s = score(out, clean)
         psnrs.append(p)

@@ -319,6 +319,9 @@ def test_summary_line_names_model_sigma_axes_and_unusual_noise():
                             sigma="Poisson-Gaussian map, variance = 2 * signal +36"))
     assert summary_line(pg, "o.tif").endswith("cpu, 1.5 s")
     assert "noise:" not in summary_line(DenoiseInfo(**dict(info, noise_kind="none")), "o.tif")
+    # the arithmetic and the ensemble are said when they are known
+    fast = DenoiseInfo(**dict(info, precision="bf16", quality="best"))
+    assert summary_line(fast, "o.tif").endswith("axes YX (2d), cpu bf16, x8 ensemble, 1.5 s")
     bare = summary_line({}, "o.tif")  # no sigma, no time
     assert bare.startswith("wrote o.tif: None (None), sigma n/a, axes None (None), None, ?")
 

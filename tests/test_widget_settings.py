@@ -25,7 +25,21 @@ def test_widget_logic_modules_import_no_qt_napari_or_torch():
 def test_defaults_reach_the_engine_as_its_own_defaults():
     kw = DenoiseSettings(model="tv", axes="YX").engine_kwargs()
     assert kw == dict(model="tv", sigma="auto", noise="auto", strength=1.0, destripe=False,
-                      axes="YX", mode="2d", device="auto", tile=None)
+                      axes="YX", mode="2d", device="auto", tile=None, quality="fast",
+                      precision="auto")
+    # ... and they are the engine's defaults
+    import inspect
+
+    from napari_denoise.core.inference import _denoise_iter
+
+    params = inspect.signature(_denoise_iter).parameters
+    for key in ("noise", "strength", "destripe", "device", "quality", "precision"):
+        assert params[key].default == kw[key], key
+
+
+def test_quality_and_precision_reach_the_engine():
+    kw = DenoiseSettings(model="ffdnet_gray", quality="best", precision="fp32").engine_kwargs()
+    assert kw["quality"] == "best" and kw["precision"] == "fp32"
 
 
 @pytest.mark.parametrize("noise_model, sigma", [("gaussian", 7.5), ("auto", "auto"),

@@ -14,7 +14,7 @@ from .core.training.n2n import TrainedModel, train_noise2noise, train_noise2nois
 
 def denoise(image, model="auto", *, sigma=None, noise="auto", strength=1.0, destripe=False,
             axes=None, mode="auto", device="auto", tile=None, progress=None,
-            data_range=None) -> np.ndarray:
+            data_range=None, quality="fast", precision="auto") -> np.ndarray:
     """Denoise ``image`` and return an array of the same shape and dtype.
 
     Parameters
@@ -59,10 +59,19 @@ def denoise(image, model="auto", *, sigma=None, noise="auto", strength=1.0, dest
         Values mapped to 0 and 1 for the networks. Default: the dtype's range for
         uint8 and [0, 1] floats, robust percentiles of the data otherwise. Give it
         for, say, 12-bit data in uint16 (``(0, 4095)``).
+    quality : "fast" or "best"
+        ``"best"`` runs a network on the 8 flips and rotations of the image and averages
+        them (self-ensemble): about 8x the time, typically 0.1-0.2 dB better. Classical
+        methods ignore it.
+    precision : "auto", "fp32" or "bf16"
+        Arithmetic of the networks. ``"auto"``: bfloat16 on CPUs with native bf16
+        (AMX, AVX512-BF16) for models whose measured PSNR cost is at most 0.02 dB, and
+        on GPUs; float32 otherwise. ``"fp32"`` forces full precision.
     """
     gen = inference.denoise_iter(image, model, sigma=sigma, axes=axes, mode=mode,
                                  device=device, tile=tile, data_range=data_range, noise=noise,
-                                 strength=strength, destripe=destripe)
+                                 strength=strength, destripe=destripe, quality=quality,
+                                 precision=precision)
     return run_to_end(gen, progress).image
 
 

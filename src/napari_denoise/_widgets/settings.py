@@ -49,6 +49,8 @@ class DenoiseSettings:
     mode: str = "2d"                # "2d" or "3d"
     device: str = "auto"
     tile: int = 0                   # 0: chosen by the engine from the memory available
+    quality: str = "fast"           # "best": the x8 flips-and-rotations ensemble
+    precision: str = "auto"         # "auto", "fp32" or "bf16"
 
     def noise_level(self):
         """The noise level the controls hold: the manual sigma, the map, or in auto mode
@@ -79,7 +81,8 @@ class DenoiseSettings:
             sigma = "auto"
         return dict(model=self.model, sigma=sigma, noise=noise, strength=strength,
                     destripe=bool(self.destripe), axes=self.axes, mode=self.mode or "2d",
-                    device=self.device or "auto", tile=int(self.tile) or None)
+                    device=self.device or "auto", tile=int(self.tile) or None,
+                    quality=self.quality or "fast", precision=self.precision or "auto")
 
     def for_plane(self, rgb: bool, noise_map_plane=None) -> DenoiseSettings:
         """The settings for one 2-D plane of the input (the preview): axes YX (YXC for

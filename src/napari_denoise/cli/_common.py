@@ -106,9 +106,9 @@ def distance_arg(text: str):
 
 
 def alias_text() -> str:
-    from ..core.models import ALIASES
+    from ..core.models import aliases
 
-    return ", ".join(f"{a} = {b}" for a, b in sorted(ALIASES.items()) if a != b)
+    return ", ".join(f"{a} = {b}" for a, b in sorted(aliases().items()) if a != b)
 
 
 def axes_override(text: str, data) -> str:

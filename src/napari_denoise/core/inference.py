@@ -29,7 +29,7 @@ from .errors import DenoiseError
 from .info import DenoiseInfo
 from .layout import MIN_SIDE, plan_layout  # noqa: F401 - MIN_SIDE is public
 from .limits import alias_note
-from .models import DEFAULT_MODEL, Denoiser, resolve_denoiser
+from .models import DEFAULT_MODEL, Denoiser, configure, resolve_denoiser
 from .noise_plan import NOISE_MODELS, POISSON_MODEL, plan_noise  # noqa: F401
 from .normalise import (check_finite, estimate_range, output_bounds, sample_planes,  # noqa: F401
                         sample_values)
@@ -84,12 +84,12 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, **kwargs):
     return res
 
 
-def _resolve(model, device) -> Denoiser:
+def _resolve(model, device, precision="auto", quality="fast") -> Denoiser:
     try:
-        return resolve_denoiser(model, device)
+        return configure(resolve_denoiser(model, device), precision=precision, quality=quality)
     except DenoiseError:
         raise
-    except ValueError as exc:  # an unavailable device
+    except ValueError as exc:  # an unavailable device, an unknown precision or quality
         raise DenoiseError(str(exc)) from None
 
 
@@ -104,10 +104,10 @@ def _value_range(image, data_range) -> tuple[float, float]:
 
 def _denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", device="auto",
                   tile=None, overlap=None, data_range=None, noise="auto", strength=1.0,
-                  destripe=False):
+                  destripe=False, precision="auto", quality="fast"):
     t_start = time.perf_counter()
     auto_model = model is None or (isinstance(model, str) and model.lower() == "auto")
-    den = _resolve(model, device)
+    den = _resolve(model, device, precision, quality)
     layout = plan_layout(image, axes, den, mode)
     lo, hi = _value_range(image, data_range)
     dt = np.dtype(image.dtype)
@@ -117,10 +117,11 @@ def _denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", de
     switch = None
     if auto_model and den.name == DEFAULT_MODEL and layout.mode == "2d" \
             and not axes.endswith("C"):  # photos (RGB) keep the natural-image model
-        switch = lambda d: _auto_poisson_model(d, device)  # noqa: E731
+        switch = lambda d: configure(_auto_poisson_model(d, device),  # noqa: E731
+                                     precision=precision, quality=quality)
     plan = yield from plan_noise(image, axes, den, sigma=sigma, noise=noise, strength=strength,
                                  lo=lo, hi=hi, switch_model=switch, t_start=t_start)
-    info = _info(plan, layout, lo, hi, destripe, model)
+    info = _info(plan, layout, lo, hi, destripe, model, quality)
     info.warnings += plan.warnings(hi - lo, layout.view if isinstance(image, np.ndarray)
                                    else None)
     out = np.empty(image.shape, dtype=dt)
@@ -144,15 +145,20 @@ def _denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", de
     return DenoiseResult(out, info)
 
 
-def _info(plan, layout, lo, hi, destripe, model) -> DenoiseInfo:
+def _info(plan, layout, lo, hi, destripe, model, quality) -> DenoiseInfo:
     den = plan.den
+    notes = [alias_note(model, den.name)]
+    if str(quality).lower() == "best" and not den.ensemble:
+        notes.append(f"quality='best' (the flips-and-rotations ensemble) is for networks; "
+                     f"{den.name} ran once")
     return DenoiseInfo(
         model=den.name, kind=den.kind, axes=layout.axes, mode=layout.mode,
-        device=str(den.device), noise_kind=plan.kind, sigma_value=plan.sigma,
+        device=str(den.device), precision=den.precision_name,
+        quality="best" if den.ensemble else "fast", noise_kind=plan.kind, sigma_value=plan.sigma,
         estimated=plan.estimated, transform="gat" if plan.vst is not None else None,
         sigma=plan.text, noise=plan.noise_text, noise_model=plan.est, strength=plan.strength,
         destripe=bool(destripe), range=(lo, hi),
-        notes=[n for n in [alias_note(model, den.name)] if n])
+        notes=[n for n in notes if n])
 
 
 def _auto_poisson_model(den: Denoiser, device) -> Denoiser:

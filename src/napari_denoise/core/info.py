@@ -20,6 +20,8 @@ class DenoiseInfo(Mapping):
     axes: str = ""
     mode: str = "2d"
     device: str = "cpu"
+    precision: str | None = None   # "fp32", "bf16" or "fp16" (networks); None: classical
+    quality: str = "fast"          # "best": the x8 self-ensemble ran
     noise_kind: str = "none"       # one of NOISE_KINDS
     sigma_value: float | None = None  # one noise std in data units (with strength), if any
     estimated: bool = False        # the noise level came from an estimate

@@ -17,10 +17,32 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelNotFoundError
-from .precision import autocast_dtype
+from .precision import dtype_name, inference_dtype
 
 ALIASES = {"ffdnet": "ffdnet_gray", "dncnn": "dncnn_blind", "non-local-means": "nlm",
            "nl-means": "nlm", "bm3d": "bm3d", "total-variation": "tv"}
+
+
+def retired_models() -> dict[str, str]:
+    """Retired shipped model -> the shipped model whose card says it ``replaces`` it."""
+    from .registry import pretrained_entries
+
+    entries = pretrained_entries()
+    return {old.lower(): name for name, e in entries.items()
+            for old in (e.card.get("replaces") or []) if old.lower() not in entries}
+
+
+def aliases() -> dict[str, str]:
+    """Every alias -> the model it runs: the fixed short names and the retired models
+    (followed to their successor: ``ffdnet`` runs whatever replaced ``ffdnet_gray``)."""
+    out = {**ALIASES, **retired_models()}
+    for k, v in out.items():
+        for _ in range(4):
+            if out.get(v, v) == v:
+                break
+            v = out[v]
+        out[k] = v
+    return out
 DEFAULT_MODEL = "ffdnet_gray"
 
 
@@ -40,6 +62,8 @@ class Denoiser:
     card: dict = field(default_factory=dict)
     impl: Any = None
     device: Any = None
+    precision: str = "auto"   # "auto", "fp32" or "bf16" (networks; see .precision)
+    ensemble: bool = False    # x8 flips-and-rotations self-ensemble (networks)
 
     def run(self, x: np.ndarray, sigma_map: np.ndarray | None, sigma: float | None) -> np.ndarray:
         """x: (C, *spatial) float32 normalised; sigma_map: (1, *spatial) or None."""
@@ -47,6 +71,29 @@ class Denoiser:
             s = float(np.mean(sigma_map)) if sigma_map is not None else float(sigma or 0.0)
             return np.stack([self.impl(np.ascontiguousarray(c), s) for c in x]).astype(np.float32)
         return _run_network(self, x, sigma_map, sigma)
+
+    @property
+    def autocast(self):
+        """The reduced precision this denoiser runs in, or None (float32)."""
+        if self.kind != "network":
+            return None
+        return inference_dtype(self.device, self.precision, self.card)
+
+    @property
+    def precision_name(self) -> str | None:
+        """"fp32", "bf16" or "fp16" for networks; None for classical methods."""
+        return dtype_name(self.autocast) if self.kind == "network" else None
+
+
+def configure(den: Denoiser, *, precision: str = "auto", quality: str = "fast") -> Denoiser:
+    """A copy of ``den`` (which may be cached and shared) set up for one run."""
+    import dataclasses
+
+    from .ensemble import check_quality
+
+    inference_dtype(den.device, precision)  # refuses unknown precisions
+    best = check_quality(quality) == "best" and den.kind == "network"
+    return dataclasses.replace(den, precision=str(precision).lower(), ensemble=best)
 
 
 def _run_network(d: Denoiser, x, sigma_map, sigma):
@@ -62,13 +109,19 @@ def _run_network(d: Denoiser, x, sigma_map, sigma):
             smap = torch.from_numpy(np.ascontiguousarray(sigma_map, dtype=np.float32))[None].to(dev)
         else:
             smap = torch.full((1,), float(sigma or 0.0), device=dev)
-    dtype = autocast_dtype(dev)  # inference: CUDA bf16/fp16, MPS fp16, CPU fp32
+    dtype = d.autocast
+    net = d.impl
+    if d.ensemble:
+        from .ensemble import self_ensemble
+
+        def net(a, m):  # noqa: E306 - the 8 flips and rotations, averaged
+            return self_ensemble(d.impl, a, m)
     with torch.inference_mode():
         if dtype is not None:
             with torch.autocast(dev.type, dtype=dtype):
-                y = d.impl(t, smap)
+                y = net(t, smap)
         else:
-            y = d.impl(t, smap)
+            y = net(t, smap)
         return y[0].float().cpu().numpy()
 
 
@@ -194,7 +247,7 @@ def resolve_denoiser(model="auto", device="cpu") -> Denoiser:
         return _load_cached(str(p.resolve()), p.stat().st_mtime, str(dev), None)
     if not isinstance(model, str):
         raise ModelNotFoundError(f"model must be a name, a path or a network, not {type(model).__name__}")
-    key = ALIASES.get(model.lower(), model.lower())
+    key = aliases().get(model.lower(), model.lower())
     from .classical import CLASSICAL
 
     if key in CLASSICAL:

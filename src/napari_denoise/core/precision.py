@@ -5,9 +5,15 @@ in, or None for float32:
 
 * CUDA: bfloat16 where the GPU supports it, else float16 (``fp16_fallback=False``:
   float32 instead, for training without a gradient scaler);
-* CPU: bfloat16 for training only, and only on CPUs with native bf16 (AMX /
-  AVX512-BF16): elsewhere it is slower than float32; inference stays float32;
+* CPU: bfloat16 only on CPUs with native bf16 (AMX / AVX512-BF16): elsewhere it is
+  slower than float32. Training: always there. Inference: only for models whose card
+  says bf16 costs them at most :data:`BF16_TOLERANCE_DB` of PSNR (measured by
+  ``benchmarks/precision.py``); other models, and models without that measurement,
+  stay float32;
 * MPS: float16 for inference; float32 for training.
+
+:func:`inference_dtype` applies the user's ``precision`` ("auto", "fp32", "bf16") on
+top of that choice: "fp32" always wins, "bf16" forces bfloat16 where the device can.
 
 ``enabled`` (True / False) overrides the automatic choice for training (the
 ``amp=`` option of the self-supervised trainer): True forces bfloat16 on CUDA and
@@ -51,6 +57,44 @@ def autocast_dtype(device, *, training: bool = False, fp16_fallback: bool = True
     if device.type == "mps" and not training:
         return torch.float16
     return None  # MPS training and other devices: float32
+
+
+#: the largest PSNR cost (dB) at which a model runs in bfloat16 on CPU by default
+BF16_TOLERANCE_DB = 0.02
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def card_allows_bf16(card: dict | None) -> bool:
+    """True when ``card`` records a measured bf16 cost within the tolerance."""
+    cost = ((card or {}).get("inference") or {}).get("bf16_psnr_cost_db")
+    return isinstance(cost, (int, float)) and cost <= BF16_TOLERANCE_DB
+
+
+def inference_dtype(device, precision: str = "auto", card: dict | None = None):
+    """The autocast dtype for running a network on ``device``, or None: float32.
+
+    ``precision``: "fp32" (never reduced), "bf16" (bfloat16 on CPU and CUDA, float16 on
+    MPS) or "auto" (the device's policy above, with the card's measured cost on CPU).
+    """
+    import torch
+
+    p = str(precision).lower()
+    if p not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if p == "fp32":
+        return None
+    if p == "bf16":
+        return torch.float16 if device.type == "mps" else torch.bfloat16
+    if device.type == "cpu":
+        native = torch.backends.mkldnn.is_available() and cpu_has_bf16()
+        return torch.bfloat16 if native and card_allows_bf16(card) else None
+    return autocast_dtype(device)
+
+
+def dtype_name(dtype) -> str:
+    """"fp32", "bf16" or "fp16" for an autocast dtype (None: float32)."""
+    return {None: "fp32"}.get(dtype) or {"torch.bfloat16": "bf16",
+                                         "torch.float16": "fp16"}.get(str(dtype), str(dtype))
 
 
 def autocast(device, dtype):

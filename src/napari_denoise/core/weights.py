@@ -88,6 +88,11 @@ class ModelCard(BaseModel):
     training: Optional[dict] = None
     published_gap: Optional[dict] = None
     data_range: Optional[list[Union[int, float]]] = None
+    # measured inference settings: {"bf16_psnr_cost_db": ..., "ensemble_gain_db": ...}
+    # (benchmarks/precision.py); bf16 runs by default on CPU only within the tolerance
+    inference: Optional[dict] = None
+    # names of retired models this one replaces: they keep working as aliases of it
+    replaces: Optional[list[str]] = None
 
 
 def validate_card(card: dict, shipped: bool = False) -> None:

@@ -89,10 +89,10 @@ def load_init(init):
         raise ValueError(f"init must be a model name, a path or a trained model, not "
                          f"{type(init).__name__}")
     from ..classical import CLASSICAL
-    from ..models import ALIASES, user_model_paths
+    from ..models import aliases, user_model_paths
     from ..registry import pretrained_entries
 
-    key = ALIASES.get(init.lower(), init.lower())
+    key = aliases().get(init.lower(), init.lower())
     if key in CLASSICAL:
         raise ValueError(f"{init!r} is a classical method, not a network: init takes a "
                          f"pretrained or saved network")
