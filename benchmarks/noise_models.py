@@ -191,8 +191,14 @@ def part_w2s(root: Path, fields, methods) -> dict:
             runs["FFDNet-gray, estimated Poisson-Gaussian map"] = lambda: nd.denoise(
                 noisy, "ffdnet_gray", noise="poisson-gaussian", device="cpu")
         if "auto" in methods:
-            runs["automatic: denoise(noisy) (estimate, map, ffdnet_microscopy)"] = lambda: nd.denoise(
+            from napari_denoise.core.noise_plan import POISSON_MODEL
+
+            runs[f"automatic: denoise(noisy) (estimate, map, {POISSON_MODEL})"] = lambda: nd.denoise(
                 noisy, device="cpu")
+        for m in methods:  # any other name: that model, estimated Poisson-Gaussian map
+            if m not in ("bm3d", "ffdnet", "auto"):
+                runs[f"{m}, estimated Poisson-Gaussian map"] = lambda m=m: nd.denoise(
+                    noisy, m, noise="poisson-gaussian", device="cpu")
         for name, fn in runs.items():
             t = time.perf_counter()
             out = fn()
@@ -233,7 +239,8 @@ def main(argv=None) -> int:
         elif part == "maps":
             res[key] = part_maps(a.data, with_bm3d=not a.no_bm3d_maps)
         elif part == "w2s":
-            res[key] = part_w2s(a.data, a.fields, a.w2s_methods)
+            # merge: rerunning some methods keeps the other methods' rows
+            res[key] = {**res.get(key, {}), **part_w2s(a.data, a.fields, a.w2s_methods)}
         else:
             raise SystemExit(f"unknown part {part!r}")
         res[key + "|meta"] = {"machine": machine(), "seconds": time.time() - t}

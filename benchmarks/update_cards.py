@@ -30,11 +30,13 @@ def regression_case():
     return clean, noisy, 25
 
 
-def regression_psnr(name: str) -> float:
+def regression_psnr(name: str, precision: str = "fp32") -> float:
+    """PSNR of ``name`` on the regression image (the card's value is in fp32)."""
     import napari_denoise as nd
 
     clean, noisy, sigma = regression_case()
-    out = nd.denoise(noisy, name, sigma=sigma / 255, device="cpu", data_range=(0.0, 1.0))
+    out = nd.denoise(noisy, name, sigma=sigma / 255, device="cpu", data_range=(0.0, 1.0),
+                     precision=precision)
     out = np.round(np.clip(out, 0, 1) * 255) / 255
     return float(10 * np.log10(1 / np.mean((out - clean) ** 2)))
 
@@ -68,7 +70,8 @@ def main() -> int:
         if card.get("noise_model") == "poisson-gaussian":
             for key, rows in nm.items():
                 if key.startswith("w2s|") and not key.endswith("|meta"):
-                    auto = [v for k, v in rows.items() if k.startswith("automatic")]
+                    auto = [v for k, v in rows.items() if k.startswith("automatic")
+                            and k.endswith(f", {name})") or k.startswith(f"{name}, ")]
                     bm3d = rows.get("BM3D, estimated Gaussian sigma")
                     if auto:
                         metrics[f"w2s_fields_{key.split('|')[1]}"] = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import functools
 import os
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,12 +111,14 @@ def _run_network(d: Denoiser, x, sigma_map, sigma):
         else:
             smap = torch.full((1,), float(sigma or 0.0), device=dev)
     dtype = d.autocast
-    net = d.impl
+    net = d.impl if dtype is None else _reduced_copy(d.impl, dtype)
     if d.ensemble:
         from .ensemble import self_ensemble
 
+        one = net
+
         def net(a, m):  # noqa: E306 - the 8 flips and rotations, averaged
-            return self_ensemble(d.impl, a, m)
+            return self_ensemble(one, a, m)
     with torch.inference_mode():
         if dtype is not None:
             with torch.autocast(dev.type, dtype=dtype):
@@ -123,6 +126,21 @@ def _run_network(d: Denoiser, x, sigma_map, sigma):
         else:
             y = net(t, smap)
         return y[0].float().cpu().numpy()
+
+
+_REDUCED = weakref.WeakKeyDictionary()
+
+
+def _reduced_copy(module, dtype):
+    """A copy of ``module`` with its weights in ``dtype``, kept while the module lives.
+
+    Run under autocast: the convolutions then find their weights already converted
+    instead of converting every weight on every tile (about 10% of a bf16 pass), and
+    what autocast keeps in float32 (the image in, the final residual) stays there."""
+    per = _REDUCED.setdefault(module, {})
+    if dtype not in per:
+        per[dtype] = copy.deepcopy(module).to(dtype)
+    return per[dtype]
 
 
 def fold_batchnorm(model):
