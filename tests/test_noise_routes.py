@@ -143,3 +143,16 @@ def test_too_small_to_estimate_is_a_denoise_error(noise):
     with pytest.raises(nd.DenoiseError, match="too small to estimate"):
         _run(np.random.default_rng(0).random((6, 6)).astype(np.float32), "ffdnet_gray",
              noise=noise)
+
+
+def test_self_trained_models_run_on_raw_intensities_not_through_the_gat(pg):
+    """A model self-trained on the user's raw data learnt that noise as it is: it is not
+    run through the Anscombe transform (blind pretrained models are)."""
+    trained = nd.train_noise2noise(np.stack([pg, pg[::-1, ::-1]]), pairs="subsample",
+                                   steps=2, batch=2, arch_args={"features": 8, "levels": 2},
+                                   val_every=2)
+    own = _run(pg, trained, noise="poisson-gaussian")
+    assert own.info.noise_kind == "poisson-gaussian" and own.info.transform is None
+    assert "raw intensities" in own.info.sigma
+    blind = _run(pg, "dncnn_blind", noise="poisson-gaussian")
+    assert blind.info.transform == "gat"

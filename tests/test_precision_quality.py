@@ -154,3 +154,13 @@ def test_retired_names_run_their_successor_with_a_notice(tmp_path, monkeypatch):
         assert any(f"'{old}'" in n and "newnet" in n for n in res.info.notes)
     assert any("retired" in n for n in
                run_to_end(nd.denoise_iter(img, "oldnet", sigma=0.05)).info.notes)
+
+
+def test_a_bf16_run_leaves_the_full_precision_model_as_it_was(rng):
+    img = rng.random((40, 40)).astype(np.float32)
+    first = nd.denoise(img, "ffdnet_gray", sigma=0.1, precision="fp32")
+    reduced = nd.denoise(img, "ffdnet_gray", sigma=0.1, precision="bf16")
+    again = nd.denoise(img, "ffdnet_gray", sigma=0.1, precision="fp32")
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, reduced)  # bf16 did run
+    assert np.abs(first - reduced).max() < 0.02

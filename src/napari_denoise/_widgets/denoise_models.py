@@ -9,20 +9,23 @@ from __future__ import annotations
 import logging
 
 from ..api import list_models
+from ..core.models import DEFAULT_MODEL
 
 logger = logging.getLogger(__name__)
 
 KIND_LABELS = {"pretrained": "Pretrained", "classical": "Classical", "user": "Your models"}
 KIND_ORDER = ("pretrained", "classical", "user")
 #: listed first among the pretrained models
-DEFAULT_NETWORK = "ffdnet_gray"
+DEFAULT_NETWORK = DEFAULT_MODEL
 
 CARD_FIELDS = [("Architecture", "arch"), ("Architecture arguments", "arch_args"),
                ("Dimensions", "dims"), ("Channels", "channels"), ("Noise model", "noise_model"),
                ("Noise levels (sigma, 0-255 scale)", "sigma_range"),
                ("Normalisation", "normalisation"), ("Training data", "training_data"),
                ("Parameters", "parameters"), ("Licence", "licence"),
-               ("Limitations", "limitations")]
+               ("Limitations", "limitations"),
+               ("Replaces (these names still work)", "replaces"),
+               ("Measured inference (bf16 cost, x8 ensemble gain)", "inference")]
 
 
 def available_models() -> list[dict]:

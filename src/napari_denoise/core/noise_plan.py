@@ -192,6 +192,17 @@ def _estimate(plan: NoisePlan, image, axes, noise, switch_model):
     return None
 
 
+def trained_on_raw(den) -> bool:
+    """True for networks trained on raw intensities with their own noise: the
+    self-supervised models (Noise2Noise, Neighbor2Neighbor, blind spot) of this project,
+    or a card that says ``"noise_domain": "raw"``."""
+    card = den.card or {}
+    domain = card.get("noise_domain") or (card.get("training") or {}).get("noise_domain")
+    if domain:
+        return str(domain).lower() == "raw"
+    return den.kind == "network" and card.get("noise_model") == "self-supervised"
+
+
 def _finish(plan: NoisePlan, sigma, noise, lo, hi):
     """Normalise the level for the denoiser and set up the GAT route."""
     scale = hi - lo
@@ -208,6 +219,12 @@ def _finish(plan: NoisePlan, sigma, noise, lo, hi):
         if den.takes_map:
             plan.text = f"Poisson-Gaussian map, variance = {est.a:.4g} * signal {est.b:+.4g}" + \
                 (f", strength {s:g}" if s != 1.0 else "")
+        elif trained_on_raw(den):
+            # self-trained on the user's own raw intensities: it learnt this noise as it is;
+            # the Anscombe transform would show it data unlike what it was trained on
+            plan.text = (f"noise grows with brightness (variance = {est.a:.4g} * signal "
+                         f"{est.b:+.4g}); {den.name} was trained on raw intensities and "
+                         f"runs on them")
         else:
             from .vst import GAT
 
