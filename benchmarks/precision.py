@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DEFAULT_DATA, load_json, machine, noisy_version, parse_with_threads, save_json, score  # noqa: E402
+from common import (DEFAULT_DATA, load_json, machine, noisy_version,  # noqa: E402
+                    parse_with_threads, save_json, score)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "precision.json"
@@ -62,30 +63,30 @@ def seconds_per_mp(name: str, **kw) -> float:
     return (time.perf_counter() - t) / (img.size / 1e6)
 
 
-def measure(name: str, images) -> dict:
-    r = {"psnr_fp32": mean_psnr(name, images, precision="fp32"),
-         "psnr_bf16": mean_psnr(name, images, precision="bf16"),
-         "s_per_mp_fp32": seconds_per_mp(name, precision="fp32"),
-         "s_per_mp_bf16": seconds_per_mp(name, precision="bf16")}
-    r["bf16_cost_db"] = r["psnr_fp32"] - r["psnr_bf16"]
-    return r
-
-
-def measure_ensemble(name: str, images, r: dict) -> dict:
+def measure_psnr(name: str, images) -> dict:
     from napari_denoise.core.precision import BF16_TOLERANCE_DB
 
+    r = {"psnr_fp32": mean_psnr(name, images, precision="fp32"),
+         "psnr_bf16": mean_psnr(name, images, precision="bf16")}
+    r["bf16_cost_db"] = r["psnr_fp32"] - r["psnr_bf16"]
     prec = "bf16" if r["bf16_cost_db"] <= BF16_TOLERANCE_DB else "fp32"
     r["default_precision"] = prec
     r["psnr_best"] = mean_psnr(name, images, precision=prec, quality="best")
     r["ensemble_gain_db"] = r["psnr_best"] - r[f"psnr_{prec}"]
-    r["s_per_mp_best"] = seconds_per_mp(name, precision=prec, quality="best")
     return r
+
+
+def measure_speed(name: str, prec: str) -> dict:
+    return {"s_per_mp_fp32": seconds_per_mp(name, precision="fp32"),
+            "s_per_mp_bf16": seconds_per_mp(name, precision="bf16"),
+            "s_per_mp_best": seconds_per_mp(name, precision=prec, quality="best"),
+            "speed_machine": machine()}
 
 
 def write_cards(res: dict) -> None:
     for name, r in res.items():
         path = ROOT / "weights" / f"{name}.json"
-        if not isinstance(r, dict) or not path.exists() or "ensemble_gain_db" not in r:
+        if not path.exists() or "ensemble_gain_db" not in r:
             continue
         card = json.loads(path.read_text())
         card["inference"] = {
@@ -107,23 +108,31 @@ def main(argv=None) -> int:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--models", nargs="*", default=names)
     p.add_argument("--write-cards", action="store_true")
+    p.add_argument("--parts", nargs="*", default=["psnr", "speed"],
+                   help="psnr (unaffected by other jobs) and/or speed (run on an idle machine)")
     a = parse_with_threads(p, argv)
     res = load_json(RESULTS)
-    images = held_apart(a.data)
+    images = held_apart(a.data) if "psnr" in a.parts else None
     for name in a.models:
-        if name in res and not a.force:
-            continue
-        res[name] = measure_ensemble(name, images, measure(name, images))
-        res["machine"] = machine()
-        save_json(RESULTS, res)
+        r = res.setdefault(name, {})
+        if "psnr" in a.parts and ("psnr_best" not in r or a.force):
+            r.update(measure_psnr(name, images))
+            save_json(RESULTS, res)
+        if "speed" in a.parts and ("s_per_mp_best" not in r or a.force):
+            r.update(measure_speed(name, r.get("default_precision", "fp32")))
+            save_json(RESULTS, res)
     print(f"20 held-apart Train400 images, sigma {'/'.join(map(str, SIGMAS))} (mean PSNR); "
           f"1024x1024 for speed\n| model | fp32 dB | bf16 cost dB | x8 ensemble gain dB | "
           f"s/MP fp32 | s/MP bf16 | s/MP best | default |\n|---|---|---|---|---|---|---|---|")
+
+    def f(r, k, fmt):
+        return format(r[k], fmt) if k in r else "-"
     for name in a.models:
-        r = res[name]
-        print(f"| {name} | {r['psnr_fp32']:.2f} | {r['bf16_cost_db']:+.3f} | "
-              f"{r['ensemble_gain_db']:+.3f} | {r['s_per_mp_fp32']:.2f} | "
-              f"{r['s_per_mp_bf16']:.2f} | {r['s_per_mp_best']:.2f} | {r['default_precision']} |")
+        r = res.get(name, {})
+        print(f"| {name} | {f(r, 'psnr_fp32', '.2f')} | {f(r, 'bf16_cost_db', '+.3f')} | "
+              f"{f(r, 'ensemble_gain_db', '+.3f')} | {f(r, 's_per_mp_fp32', '.2f')} | "
+              f"{f(r, 's_per_mp_bf16', '.2f')} | {f(r, 's_per_mp_best', '.2f')} | "
+              f"{r.get('default_precision', '-')} |")
     if a.write_cards:
         write_cards(res)
     return 0

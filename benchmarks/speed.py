@@ -3,6 +3,7 @@ and the cost of tiling on a 1024x1024 image.
 
     python benchmarks/speed.py                 # 512x512 image, median of --repeats runs
     python benchmarks/speed.py --methods ffdnet_gray dncnn_blind bm3d
+    python benchmarks/speed.py --methods drunet_gray drunet_gray@fp32 ffdnet_gray@fp32 bm3d
 
 Speed on shared machines is noisy: each method is timed --repeats times in
 alternation with the others and the median is reported; compare ratios.
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine  # noqa: E402
+from common import machine, method_spec  # noqa: E402
 
 
 def test_image(side: int, sigma: float = 25, seed: int = 0) -> np.ndarray:
@@ -33,8 +34,9 @@ def test_image(side: int, sigma: float = 25, seed: int = 0) -> np.ndarray:
 def time_once(img, method, **kw) -> float:
     import napari_denoise as nd
 
+    name, opts = method_spec(method)  # "drunet_gray@fp32": options after @
     t = time.perf_counter()
-    nd.denoise(img, method, sigma=25, device="cpu", **kw)
+    nd.denoise(img, name, sigma=25, device="cpu", **opts, **kw)
     return time.perf_counter() - t
 
 
