@@ -129,7 +129,7 @@ class DenoiseControls(Container):
         self.precision = ComboBox(name="precision", label="Precision",
                                   choices=PRECISION_CHOICES, value="auto",
                                   tooltip=PRECISION_TIP)
-        self.tile = SpinBox(name="tile", label="Tile (0 = auto)", min=0, max=8192, step=16,
+        self.tile = SpinBox(name="tile", label="Tile size (0: automatic)", min=0, max=8192, step=16,
                             value=0,
                             tooltip="Tile side in pixels; 0 picks one from the memory available")
         self.preview_button = PushButton(name="preview_button", text="Preview",

@@ -96,7 +96,7 @@ class TrainControls(Container):
         self.patch = SpinBox(name="patch", label="Patch size", min=16, max=512, step=8,
                              value=64, tooltip="Side in pixels of the training crops")
         self.batch = SpinBox(name="batch", label="Batch size", min=1, max=256, value=8)
-        self.lr = FloatSpinBox(name="lr", label="Learning rate (0 = default)", min=0.0,
+        self.lr = FloatSpinBox(name="lr", label="Learning rate (0: automatic)", min=0.0,
                                max=0.1, step=1e-5, value=0.0,
                                tooltip="Peak learning rate; default 1e-3 (2e-4 when "
                                        "fine-tuning)")

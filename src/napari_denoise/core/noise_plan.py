@@ -192,6 +192,14 @@ def _estimate(plan: NoisePlan, image, axes, noise, switch_model):
     return None
 
 
+def variance_words(est) -> str:
+    """``variance = a * signal + b`` for people: a read-noise term at or below zero (an
+    offset the fit cannot separate) is said, not printed as a negative variance."""
+    if est.b > 0:
+        return f"variance = {est.a:.4g} * signal + {est.b:.4g}"
+    return f"variance = {est.a:.4g} * signal, read noise too small to measure"
+
+
 def trained_on_raw(den) -> bool:
     """True for networks trained on raw intensities with their own noise: the
     self-supervised models (Noise2Noise, Neighbor2Neighbor, blind spot) of this project,
@@ -217,21 +225,19 @@ def _finish(plan: NoisePlan, sigma, noise, lo, hi):
         plan.kind = "poisson-gaussian"
         plan.noise_text = plan.noise_text or str(est)
         if den.takes_map:
-            plan.text = f"Poisson-Gaussian map, variance = {est.a:.4g} * signal {est.b:+.4g}" + \
+            plan.text = f"noise grows with brightness: per-pixel level, {variance_words(est)}" + \
                 (f", strength {s:g}" if s != 1.0 else "")
         elif trained_on_raw(den):
             # self-trained on the user's own raw intensities: it learnt this noise as it is;
             # the Anscombe transform would show it data unlike what it was trained on
-            plan.text = (f"noise grows with brightness (variance = {est.a:.4g} * signal "
-                         f"{est.b:+.4g}); {den.name} was trained on raw intensities and "
-                         f"runs on them")
+            plan.text = (f"noise grows with brightness ({variance_words(est)}); {den.name} "
+                         f"was trained on raw intensities and runs on them")
         else:
             from .vst import GAT
 
             plan.vst = GAT(est.a, est.b)
-            plan.text = (f"GAT (variance = {est.a:.4g} * signal {est.b:+.4g}), then "
-                         f"{'blind' if not den.needs_sigma else 'sigma 1'} in the stabilised "
-                         f"domain")
+            plan.text = (f"noise grows with brightness ({variance_words(est)}): evened out "
+                         f"by the Anscombe transform for {den.name}, then transformed back")
     elif plan.sigma_map_c is None and sigma is not None:
         sigma = float(sigma)
         if not math.isfinite(sigma) or sigma < 0:
