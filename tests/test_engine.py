@@ -64,8 +64,10 @@ def test_planes_are_denoised_independently(net, rng):
 
 
 def test_channels_last_and_first_agree(net, rng):
+    """Channel by channel, where the channel axis sits does not matter (by default RGB
+    photos go through the opponent colour space: tests/test_colour.py)."""
     rgb = _img(rng, (32, 40, 3), np.float32)
-    a = nd.denoise(rgb, net, axes="YXC", device="cpu")
+    a = nd.denoise(rgb, net, axes="YXC", device="cpu", colour_space="rgb")
     b = nd.denoise(np.moveaxis(rgb, -1, 0), net, axes="CYX", device="cpu")
     np.testing.assert_allclose(np.moveaxis(b, 0, -1), a, atol=1e-6)
 
@@ -80,7 +82,8 @@ class _Half(torch.nn.Module):
 
 def test_rgba_alpha_passes_through(rng):
     rgba = _img(rng, (32, 40, 4), np.uint8)
-    out = nd.denoise(rgba, _Half(), device="cpu")
+    # channel by channel, so that the halving is visible as it is
+    out = nd.denoise(rgba, _Half(), device="cpu", colour_space="rgb")
     np.testing.assert_array_equal(out[..., 3], rgba[..., 3])
     np.testing.assert_array_equal(out[..., :3], np.rint(rgba[..., :3] * 0.5).astype(np.uint8))
 

@@ -57,18 +57,20 @@ def test_auto_chooses_the_model_from_the_data(clean, pg):
 
 
 def test_model_auto_uses_the_poisson_model_when_shipped(pg):
+    from napari_denoise.core.models import DEFAULT_MODEL
+    from napari_denoise.core.noise_plan import POISSON_MODEL
     from napari_denoise.core.registry import pretrained_entries
 
-    assert "ffdnet_microscopy" in pretrained_entries()  # shipped in weights/
+    assert {DEFAULT_MODEL, POISSON_MODEL} <= set(pretrained_entries())  # shipped in weights/
     r = _run(pg, "auto")
-    assert r.info["model"] == "ffdnet_microscopy"
+    assert r.info["model"] == POISSON_MODEL
     rng = np.random.default_rng(2)
     gauss = (data.camera()[:256, :256] / 255.0 + rng.normal(0, 0.05, (256, 256))).astype(np.float32)
-    assert _run(gauss, "auto").info["model"] == "ffdnet_gray"
+    assert _run(gauss, "auto").info["model"] == DEFAULT_MODEL
     # colour photos with shot noise keep the natural-image model (with the map)
     rgb = np.stack([pg, pg * 0.8, pg * 0.6], -1)
     r = _run(rgb, "auto")
-    assert r.info.model == "ffdnet_gray" and r.info.noise_kind == "poisson-gaussian"
+    assert r.info.model == DEFAULT_MODEL and r.info.noise_kind == "poisson-gaussian"
     assert r.info.transform is None  # the natural-image model takes the map
 
 

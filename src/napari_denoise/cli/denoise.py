@@ -74,6 +74,9 @@ def _add_compute_options(p) -> None:
     p.add_argument("--quality", choices=("fast", "best"), default="fast",
                    help="best: average the network over the 8 flips and rotations of the "
                         "image (about 8x the time, typically 0.1-0.2 dB better; networks only)")
+    p.add_argument("--colour-space", choices=("opponent", "rgb"), default="opponent",
+                   help="RGB photos: denoise luminance and colour differences (opponent, the "
+                        "default) or red, green and blue one by one (rgb)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="network arithmetic (default: auto = bfloat16 on CPUs with AMX or "
                         "AVX512-BF16 for models it costs at most 0.02 dB, and on GPUs)")
@@ -94,7 +97,7 @@ def _run_denoise(args) -> int:
                        device=args.device, tile=args.tile, noise=args.noise,
                        strength=args.strength, destripe=args.destripe,
                        data_range=args.data_range, quality=args.quality,
-                       precision=args.precision)
+                       precision=args.precision, colour_space=args.colour_space)
     result = denoise_with_hint(gen, args.model, args.quiet)
     write_image(dst, result.image, meta)
     _report(result.info, dst, args.quiet)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .colour import OpponentDenoiser, check_colour_space, opponent, wants_opponent
 from .axes import AxesError, guess_axes, normalize_axes, to_canonical, yx_ordered
 from .errors import DenoiseError
 from .info import DenoiseInfo
@@ -104,10 +105,14 @@ def _value_range(image, data_range) -> tuple[float, float]:
 
 def _denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", device="auto",
                   tile=None, overlap=None, data_range=None, noise="auto", strength=1.0,
-                  destripe=False, precision="auto", quality="fast"):
+                  destripe=False, precision="auto", quality="fast", colour_space="opponent"):
     t_start = time.perf_counter()
     auto_model = model is None or (isinstance(model, str) and model.lower() == "auto")
     den = _resolve(model, device, precision, quality)
+    try:
+        check_colour_space(colour_space)
+    except ValueError as exc:
+        raise DenoiseError(str(exc)) from None
     layout = plan_layout(image, axes, den, mode)
     lo, hi = _value_range(image, data_range)
     dt = np.dtype(image.dtype)
@@ -121,6 +126,9 @@ def _denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", de
                                      precision=precision, quality=quality)
     plan = yield from plan_noise(image, axes, den, sigma=sigma, noise=noise, strength=strength,
                                  lo=lo, hi=hi, switch_model=switch, t_start=t_start)
+    if wants_opponent(colour_space, axes, layout.view.shape[2], plan.den):
+        plan.den = opponent(plan.den)  # RGB photos: luminance and colour differences
+        layout = plan_layout(image, axes, plan.den, mode)
     info = _info(plan, layout, lo, hi, destripe, model, quality)
     info.warnings += plan.warnings(hi - lo, layout.view if isinstance(image, np.ndarray)
                                    else None)
@@ -154,6 +162,7 @@ def _info(plan, layout, lo, hi, destripe, model, quality) -> DenoiseInfo:
     return DenoiseInfo(
         model=den.name, kind=den.kind, axes=layout.axes, mode=layout.mode,
         device=str(den.device), precision=den.precision_name,
+        colour_space="opponent" if isinstance(den, OpponentDenoiser) else None,
         quality="best" if den.ensemble else "fast", noise_kind=plan.kind, sigma_value=plan.sigma,
         estimated=plan.estimated, transform="gat" if plan.vst is not None else None,
         sigma=plan.text, noise=plan.noise_text, noise_model=plan.est, strength=plan.strength,

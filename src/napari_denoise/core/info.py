@@ -22,6 +22,7 @@ class DenoiseInfo(Mapping):
     device: str = "cpu"
     precision: str | None = None   # "fp32", "bf16" or "fp16" (networks); None: classical
     quality: str = "fast"          # "best": the x8 self-ensemble ran
+    colour_space: str | None = None  # "opponent": RGB denoised as luminance + colour differences
     noise_kind: str = "none"       # one of NOISE_KINDS
     sigma_value: float | None = None  # one noise std in data units (with strength), if any
     estimated: bool = False        # the noise level came from an estimate
