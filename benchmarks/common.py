@@ -62,8 +62,9 @@ def machine() -> str:
 
 def method_spec(spec: str) -> tuple[str, dict]:
     """``"NAME[@OPTION...]"`` -> (NAME, denoise keyword arguments). Options: ``best`` /
-    ``fast`` (quality), ``fp32`` / ``bf16`` (precision). ``drunet_gray@best@fp32``;
-    a bare name runs with the defaults a user gets."""
+    ``fast`` (quality), ``fp32`` / ``bf16`` (precision), ``rgb`` (colour photos channel by
+    channel instead of the opponent colour space). ``drunet_gray@best@fp32``; a bare name
+    runs with the defaults a user gets."""
     name, *opts = spec.split("@")
     kw = {}
     for o in opts:
@@ -71,8 +72,10 @@ def method_spec(spec: str) -> tuple[str, dict]:
             kw["quality"] = o
         elif o in ("fp32", "bf16"):
             kw["precision"] = o
+        elif o == "rgb":
+            kw["colour_space"] = o
         else:
-            raise SystemExit(f"unknown method option @{o} in {spec!r} (best, fast, fp32, bf16)")
+            raise SystemExit(f"unknown method option @{o} in {spec!r} (best, fast, fp32, bf16, rgb)")
     return name, kw
 
 

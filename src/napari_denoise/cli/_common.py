@@ -105,6 +105,15 @@ def distance_arg(text: str):
     return positive_int(text)
 
 
+def auto_text() -> str:
+    """What model="auto" picks, in words."""
+    from ..core.models import DEFAULT_MODEL
+    from ..core.noise_plan import POISSON_MODEL
+
+    return (f"{POISSON_MODEL} for single-channel data whose noise grows with the signal "
+            f"(camera, microscope), {DEFAULT_MODEL} otherwise")
+
+
 def alias_text() -> str:
     from ..core.models import aliases
 

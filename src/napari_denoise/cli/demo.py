@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..core.models import DEFAULT_MODEL
 from ._common import CLIError, denoise_with_hint, fmt_seconds
 
 DEMO_DIR = "napari-denoise-demo"
@@ -21,7 +22,7 @@ def add_demo(sub) -> None:
                    help=f"folder for noisy.png, denoised.png and clean.png (default: ./{DEMO_DIR})")
     p.add_argument("--no-viewer", action="store_true", help="do not open napari")
     p.add_argument("--model", "-m", default="auto", metavar="NAME|PATH",
-                   help="denoiser to use (default: auto = ffdnet_gray)")
+                   help=f"denoiser to use (default: auto = {DEFAULT_MODEL})")
     p.add_argument("--device", default="auto", metavar="auto|cpu|cuda|mps",
                    help="where to compute (default: auto)")
     p.set_defaults(func=_run_demo)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import (PROG, CLIError, alias_text, axes_arg, axes_override,
+from ._common import (PROG, CLIError, alias_text, auto_text, axes_arg, axes_override,
                       denoise_with_hint, fmt_seconds, range_arg, sigma_arg, tile_arg)
 
 
@@ -36,9 +36,7 @@ def _add_noise_options(p) -> None:
     """--model, --sigma, --noise, --noise-map, --data-range, --strength, --destripe."""
     p.add_argument("--model", "-m", default="auto", metavar="NAME|PATH",
                    help="denoiser: a name from 'napari-denoise models' or a .safetensors file. "
-                        "auto (default): ffdnet_microscopy for single-channel data whose noise "
-                        "grows with the signal (camera, microscope), ffdnet_gray otherwise. "
-                        f"Aliases: {alias_text()}")
+                        f"auto (default): {auto_text()}. Aliases: {alias_text()}")
     p.add_argument("--sigma", "-s", type=sigma_arg, default=None, metavar="auto|S",
                    help="noise standard deviation in the data's units, or 'auto' to estimate "
                         "it (default: estimated for models that need it)")

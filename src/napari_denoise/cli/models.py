@@ -6,7 +6,7 @@ import json
 import shutil
 import textwrap
 
-from ._common import PROG, alias_text
+from ._common import PROG, alias_text, auto_text
 
 _KIND_TITLES = {"pretrained": "Pretrained networks", "classical": "Classical methods",
                 "user": "Your models"}
@@ -70,8 +70,7 @@ def _run_models(args) -> int:
     for kind in ("pretrained", "classical", "user"):
         _print_group(kind, [m for m in models if m["kind"] == kind], name_w, width)
     print(f"Aliases: {alias_text()}")
-    print("auto (the default) picks ffdnet_microscopy for single-channel data whose noise "
-          "grows with the signal, ffdnet_gray otherwise")
+    print(f"auto (the default) picks {auto_text()}")
     print(f"Use one with: {PROG} denoise IN -o OUT --model NAME")
     return 0
 

@@ -6,7 +6,7 @@ next pilot.
 
 A method the engine runs like the classical ones (``model="nn3d"``): single-channel 2-D,
 the noise level in the normalised units, the CNN chosen inside (``cnn=``; default: the
-natural-image FFDNet that takes a noise level). About the cost of a BM3D Wiener stage on
+default natural-image network, which takes a noise level). About the cost of a BM3D Wiener stage on
 top of the CNN.
 """
 
@@ -26,9 +26,13 @@ class NN3DDenoiser(ClassicalDenoiser):
     dims = (2,)
     min_side = 16
 
-    def __init__(self, cnn: str = "ffdnet_gray", iterations: int = 1):
+    def __init__(self, cnn: str | None = None, iterations: int = 1):
         if int(iterations) < 1:
             raise ValueError(f"nn3d: iterations must be at least 1, not {iterations}")
+        if cnn is None:  # the default network
+            from .models import DEFAULT_MODEL
+
+            cnn = DEFAULT_MODEL
         self.cnn, self.iterations = cnn, int(iterations)
         self._den = None
 
