@@ -19,7 +19,7 @@ from napari_denoise.core.errors import DenoiseError
 
 DTYPES = [np.uint8, np.uint16, np.uint32, np.int8, np.int16, np.int32,
           np.float16, np.float32, np.float64]
-METHODS = ["auto", "ffdnet_gray", "dncnn_blind", "dncnn_biasfree", "ffdnet_microscopy",
+METHODS = ["auto", "drunet_gray", "ffdnet_gray", "dncnn_blind", "dncnn_biasfree", "ffdnet_microscopy",
            "bm3d", "nlm", "tv", "wavelet", "nn3d"]
 # axes -> extra leading/trailing sizes around (Y, X)
 LAYOUTS = {"YX": ((), ()), "XY": ((), ()), "YXC": ((), (3,)), "ZYX": ((2,), ()),

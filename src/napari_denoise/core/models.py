@@ -44,7 +44,7 @@ def aliases() -> dict[str, str]:
             v = out[v]
         out[k] = v
     return out
-DEFAULT_MODEL = "ffdnet_gray"
+DEFAULT_MODEL = "drunet_gray"
 
 
 @dataclass
