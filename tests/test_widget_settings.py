@@ -171,3 +171,16 @@ def test_progress_in_words():
     text = progress_text(p)
     assert "tile 3/10" in text and "ETA" in text and text.startswith("denoising")
     assert progress_text(Progress(0, 1, "estimating the noise", 0.0)) == "estimating the noise"
+
+
+def test_the_status_line_says_how_the_run_went():
+    from napari_denoise._widgets.denoise_worker import result_text
+    from napari_denoise.core.info import DenoiseInfo
+
+    info = DenoiseInfo(model="drunet_gray", device="cpu", precision="bf16", quality="best",
+                       colour_space="opponent", sigma="0.1")
+    text = result_text(info, 2.0)
+    assert "drunet_gray on cpu (bf16)" in text and "8 flips and rotations" in text
+    assert "luminance" in text
+    plain = result_text(DenoiseInfo(model="tv", device="cpu", sigma="0.1"), 1.0)
+    assert plain.endswith("tv on cpu, sigma 0.1")

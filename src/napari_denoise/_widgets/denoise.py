@@ -19,7 +19,7 @@ import numpy as np
 from napari.layers import Image
 from napari.qt.threading import create_worker
 from napari.utils import progress as napari_progress
-from napari.utils.notifications import show_error, show_warning
+from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer
 
 from .. import denoise_iter
@@ -327,6 +327,8 @@ class DenoiseWidget(DenoiseControls):
         self.status.value = result_text(info, seconds)
         for text in info.warnings:  # the result may be poor: say so, once each
             show_warning(f"{job.out_name}: {text}")
+        for text in info.notes if job.kind != "preview" else []:
+            show_info(f"{job.out_name}: {text}")
 
     def _on_errored(self, exc):
         name = self._job.layer_name if self._job else "the image"

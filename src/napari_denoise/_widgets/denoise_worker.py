@@ -83,8 +83,12 @@ def progress_text(p) -> str:
 
 def result_text(info, seconds: float) -> str:
     """A finished run in words, from its DenoiseInfo."""
-    return (f"Done in {format_seconds(seconds)}: {info.model} on {info.device}, "
-            f"sigma {info.sigma}")
+    how = info.device + (f" ({info.precision})" if info.precision else "")
+    extra = ", 8 flips and rotations averaged" if info.quality == "best" else ""
+    if info.colour_space == "opponent":
+        extra += ", colour as luminance and colour differences"
+    return (f"Done in {format_seconds(seconds)}: {info.model} on {how}, "
+            f"sigma {info.sigma}{extra}")
 
 
 def release_gpu_memory(device: str) -> None:
