@@ -30,7 +30,7 @@ from .progress import Progress
 NOISE_MODELS = ("auto", "gaussian", "poisson-gaussian", "rician")
 
 #: The network model="auto" takes for Poisson-Gaussian (camera, microscope) noise.
-POISSON_MODEL = "ffdnet_microscopy"
+POISSON_MODEL = "drunet_microscopy"
 
 
 @dataclass
