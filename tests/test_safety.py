@@ -147,7 +147,13 @@ def test_model_help_says_what_auto_picks(capsys):
 
         build_parser().parse_args(["denoise", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    assert "ffdnet_microscopy for single-channel data" in out and "ffdnet = ffdnet_gray" in out
+    from napari_denoise.core.models import DEFAULT_MODEL
+    from napari_denoise.core.noise_plan import POISSON_MODEL
+
+    assert f"{POISSON_MODEL} for single-channel data" in out and "ffdnet = ffdnet_gray" in out
+    assert f"{DEFAULT_MODEL} otherwise" in out
+    # retired names are listed with what they now run
+    assert "ffdnet_microscopy = drunet_microscopy" in out
 
 
 def test_models_listing_shows_no_repository_paths(capsys):
