@@ -43,7 +43,7 @@ NOISE_MODEL_TIP = ("auto: Poisson-Gaussian when the noise clearly grows with the
 
 QUALITY_CHOICES = [("Fast", "fast"), ("Best (about 8x the time)", "best")]
 QUALITY_TIP = ("Best runs a network on the 8 flips and rotations of the image and averages "
-               "them: about 8x the time, typically 0.1-0.2 dB better. Classical methods run "
+               "them: about 8x the time, about 0.1 dB better. Classical methods run "
                "once either way")
 PRECISION_CHOICES = [("Auto", "auto"), ("Full (fp32)", "fp32"), ("bfloat16", "bf16")]
 PRECISION_TIP = ("Arithmetic of the networks. Auto: bfloat16 on GPUs and on CPUs with AMX or "

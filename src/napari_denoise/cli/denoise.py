@@ -71,7 +71,7 @@ def _add_compute_options(p) -> None:
                    help="tile side in pixels (default: from the memory available)")
     p.add_argument("--quality", choices=("fast", "best"), default="fast",
                    help="best: average the network over the 8 flips and rotations of the "
-                        "image (about 8x the time, typically 0.1-0.2 dB better; networks only)")
+                        "image (about 8x the time, about 0.1 dB better; networks only)")
     p.add_argument("--colour-space", choices=("opponent", "rgb"), default="opponent",
                    help="RGB photos: denoise luminance and colour differences (opponent, the "
                         "default) or red, green and blue one by one (rgb)")
