@@ -482,3 +482,17 @@ def test_a_result_that_removed_more_than_noise_is_flagged(viewer_widget, qtbot, 
     assert any("more than noise" in m for m in notes["warning"]), notes["warning"]
     np.testing.assert_array_equal(layer.data, original)
     assert "img_denoised" in viewer.layers
+
+
+def test_status_line_forgets_a_result_when_the_input_changes(viewer_widget, qtbot, notes):
+    viewer, w = viewer_widget
+    first = viewer.add_image(_noisy((48, 48)), name="first")
+    second = viewer.add_image(_noisy((48, 48), seed=1), name="second")
+    w.image_layer.value = first
+    _wait(qtbot, w, w.run)
+    assert w.status.value.startswith("Done")
+    w.image_layer.value = second  # another input: the first one's result is not its own
+    assert w.status.value == ""
+    w.image_layer.value = first
+    _wait(qtbot, w, w.run)
+    assert w.status.value.startswith("Done")

@@ -56,6 +56,7 @@ class DenoiseWidget(DenoiseControls):
         self._job: Job | None = None
         self._estimates = SigmaEstimate(self._estimate_done, self._estimate_failed)
         self._watched = None  # the input layer whose data changes are followed
+        self._status_layer = None  # the layer whose result the status line shows
 
         self.image_layer.changed.connect(self._on_layer_changed)
         self.method.changed.connect(self._on_method_changed)
@@ -143,6 +144,9 @@ class DenoiseWidget(DenoiseControls):
 
     def _on_layer_changed(self, value=None):
         layer = self.image_layer.value
+        if layer is not self._status_layer and not self.is_running:
+            self.status.value = ""  # the last result was another layer's
+            self._status_layer = None
         self.noise_map.reset_choices()  # any image layer but the input
         self._preselect_noise_map()
         self._watch(layer)
@@ -325,6 +329,7 @@ class DenoiseWidget(DenoiseControls):
         place_layer(self._viewer, job.out_name, result.image, dict(job.props, metadata=meta))
         self.progress_bar.value = 1000
         self.status.value = result_text(info, seconds)
+        self._status_layer = job.layer
         for text in info.warnings:  # the result may be poor: say so, once each
             show_warning(f"{job.out_name}: {text}")
         for text in info.notes if job.kind != "preview" else []:
