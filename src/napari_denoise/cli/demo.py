@@ -56,7 +56,8 @@ def _run_demo(args) -> int:
     print(f"model: {info.get('model')} ({info.get('kind')})")
     print(f"noise sigma: estimated {est:.2f} (true {true_sigma:g}); model used: {used}")
     print(f"PSNR: noisy {p0:.2f} dB -> denoised {p1:.2f} dB ({p1 - p0:+.2f} dB)")
-    print(f"time: {fmt_seconds(info.get('seconds'))} on {info.get('device')}")
+    prec = f" ({info.get('precision')})" if info.get("precision") else ""
+    print(f"time: {fmt_seconds(info.get('seconds'))} on {info.get('device')}{prec}")
 
     out = Path(args.out).expanduser()
     paths = [write_image(out / "noisy.png", noisy), write_image(out / "denoised.png", den),
