@@ -69,13 +69,17 @@ def _add_compute_options(p) -> None:
                    help="where to compute (default: auto = GPU if available)")
     p.add_argument("--tile", type=tile_arg, default=None, metavar="N",
                    help="tile side in pixels (default: from the memory available)")
-    p.add_argument("--quality", choices=("fast", "best"), default="fast",
+    from ..core.colour import COLOUR_SPACES
+    from ..core.ensemble import QUALITIES
+    from ..core.precision import PRECISIONS
+
+    p.add_argument("--quality", choices=QUALITIES, default="fast",
                    help="best: average the network over the 8 flips and rotations of the "
                         "image (about 8x the time, about 0.1 dB better; networks only)")
-    p.add_argument("--colour-space", choices=("opponent", "rgb"), default="opponent",
+    p.add_argument("--colour-space", choices=COLOUR_SPACES, default="opponent",
                    help="RGB photos: denoise luminance and colour differences (opponent, the "
                         "default) or red, green and blue one by one (rgb)")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="network arithmetic (default: auto = bfloat16 on CPUs with AMX or "
                         "AVX512-BF16 for models it costs at most 0.02 dB, and on GPUs)")
     p.add_argument("--quiet", "-q", action="store_true",

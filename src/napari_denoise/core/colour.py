@@ -60,9 +60,10 @@ def check_colour_space(value: str) -> str:
 
 
 def wants_opponent(colour_space: str, axes: str, channels: int, den: Denoiser) -> bool:
-    """True for RGB(A) data (axes ending in C) and a single-channel denoiser."""
-    return (check_colour_space(colour_space) == "opponent" and axes.endswith("C")
-            and channels in (3, 4) and den.in_channels == 1)
+    """True for RGB(A) data (axes ending in C) and a single-channel denoiser;
+    ``colour_space`` as :func:`check_colour_space` returns it."""
+    return (colour_space == "opponent" and axes.endswith("C") and channels in (3, 4)
+            and den.in_channels == 1)
 
 
 def opponent(den: Denoiser) -> OpponentDenoiser:

@@ -110,7 +110,7 @@ def _denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", de
     auto_model = model is None or (isinstance(model, str) and model.lower() == "auto")
     den = _resolve(model, device, precision, quality)
     try:
-        check_colour_space(colour_space)
+        colour_space = check_colour_space(colour_space)
     except ValueError as exc:
         raise DenoiseError(str(exc)) from None
     layout = plan_layout(image, axes, den, mode)

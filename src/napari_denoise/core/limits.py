@@ -49,12 +49,11 @@ def check_sigma(sigma_norm, model_name: str, card: dict, data_span: float,
 def alias_note(model, resolved_name: str) -> str | None:
     """A note when the name the user gave is an alias of another model."""
     if isinstance(model, str) and model.lower() not in ("auto", resolved_name.lower()):
-        from .models import aliases, retired_models
+        from .models import ALIASES, retired_models
 
-        old = retired_models()
-        if model.lower() in old:
+        if model.lower() in retired_models():
             return (f"'{model}' was retired: it now runs '{resolved_name}', which replaces it "
                     f"(better at every noise level measured; see its model card)")
-        if model.lower() in aliases():
+        if model.lower() in ALIASES:
             return f"'{model}' is an alias of '{resolved_name}'"
     return None

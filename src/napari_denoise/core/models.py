@@ -18,33 +18,31 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelNotFoundError
-from .precision import dtype_name, inference_dtype
+from .precision import check_precision, dtype_name, inference_dtype
 
 ALIASES = {"ffdnet": "ffdnet_gray", "dncnn": "dncnn_blind", "non-local-means": "nlm",
            "nl-means": "nlm", "bm3d": "bm3d", "total-variation": "tv"}
+DEFAULT_MODEL = "drunet_gray"
 
 
-def retired_models() -> dict[str, str]:
-    """Retired shipped model -> the shipped model whose card says it ``replaces`` it."""
-    from .registry import pretrained_entries
+def retired_models(entries=None) -> dict[str, str]:
+    """Retired shipped model -> the shipped model whose card says it ``replaces`` it.
 
-    entries = pretrained_entries()
+    ``entries``: :func:`.registry.pretrained_entries` when the caller has them already
+    (each call reads every card)."""
+    if entries is None:
+        from .registry import pretrained_entries
+
+        entries = pretrained_entries()
     return {old.lower(): name for name, e in entries.items()
             for old in (e.card.get("replaces") or []) if old.lower() not in entries}
 
 
-def aliases() -> dict[str, str]:
+def aliases(entries=None) -> dict[str, str]:
     """Every alias -> the model it runs: the fixed short names and the retired models
     (followed to their successor: ``ffdnet`` runs whatever replaced ``ffdnet_gray``)."""
-    out = {**ALIASES, **retired_models()}
-    for k, v in out.items():
-        for _ in range(4):
-            if out.get(v, v) == v:
-                break
-            v = out[v]
-        out[k] = v
-    return out
-DEFAULT_MODEL = "drunet_gray"
+    out = {**ALIASES, **retired_models(entries)}
+    return {k: out.get(v, v) for k, v in out.items()}  # retired names are shipped ones'
 
 
 @dataclass
@@ -92,9 +90,8 @@ def configure(den: Denoiser, *, precision: str = "auto", quality: str = "fast") 
 
     from .ensemble import check_quality
 
-    inference_dtype(den.device, precision)  # refuses unknown precisions
     best = check_quality(quality) == "best" and den.kind == "network"
-    return dataclasses.replace(den, precision=str(precision).lower(), ensemble=best)
+    return dataclasses.replace(den, precision=check_precision(precision), ensemble=best)
 
 
 def _run_network(d: Denoiser, x, sigma_map, sigma):
@@ -265,7 +262,10 @@ def resolve_denoiser(model="auto", device="cpu") -> Denoiser:
         return _load_cached(str(p.resolve()), p.stat().st_mtime, str(dev), None)
     if not isinstance(model, str):
         raise ModelNotFoundError(f"model must be a name, a path or a network, not {type(model).__name__}")
-    key = aliases().get(model.lower(), model.lower())
+    from .registry import pretrained_entries
+
+    entries = pretrained_entries()
+    key = aliases(entries).get(model.lower(), model.lower())
     from .classical import CLASSICAL
 
     if key in CLASSICAL:
@@ -275,9 +275,6 @@ def resolve_denoiser(model="auto", device="cpu") -> Denoiser:
             takes_map=False, rf_radius=int(impl.rf_radius), size_multiple=1,
             bytes_per_pixel=64.0, card={"description": impl.description}, impl=impl, device=dev,
         )
-    from .registry import pretrained_entries
-
-    entries = pretrained_entries()
     if key in entries:
         e = entries[key]
         return _load_cached(str(e.path), e.path.stat().st_mtime, str(dev), e.card.get("sha256"))

@@ -70,6 +70,14 @@ def card_allows_bf16(card: dict | None) -> bool:
     return isinstance(cost, (int, float)) and cost <= BF16_TOLERANCE_DB
 
 
+def check_precision(precision: str) -> str:
+    """``precision`` in lower case, or ValueError naming the choices."""
+    p = str(precision).lower()
+    if p not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    return p
+
+
 def inference_dtype(device, precision: str = "auto", card: dict | None = None):
     """The autocast dtype for running a network on ``device``, or None: float32.
 
@@ -78,9 +86,7 @@ def inference_dtype(device, precision: str = "auto", card: dict | None = None):
     """
     import torch
 
-    p = str(precision).lower()
-    if p not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    p = check_precision(precision)
     if p == "fp32":
         return None
     if p == "bf16":
