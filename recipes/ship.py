@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+INT8_STORAGE = "int8 weight arrays with a float32 scale per output channel (restored to float32)"
 
 
 def main(argv=None) -> int:
@@ -31,6 +32,8 @@ def main(argv=None) -> int:
     p.add_argument("--limitations", default=None)
     p.add_argument("--replaces", nargs="*", default=[])
     p.add_argument("--to", type=Path, default=ROOT / "weights")
+    p.add_argument("--int8", action="store_true",
+                   help="store the weight arrays as int8 with per-channel scales (half the size)")
     a = p.parse_args(argv)
     model, card = load_model(a.stage)
     card = {k: v for k, v in card.items() if k not in ("sha256", "file_size", "parameters")}
@@ -41,7 +44,9 @@ def main(argv=None) -> int:
         card["limitations"] = a.limitations
     if a.replaces:
         card["replaces"] = list(a.replaces)
-    path = save_model(model, a.to / f"{a.name}.safetensors", card, half=True,
+    if a.int8:
+        card["storage"] = INT8_STORAGE
+    path = save_model(model, a.to / f"{a.name}.safetensors", card, half=True, int8=a.int8,
                       write_card_json=True)
     print(f"wrote {path} ({path.stat().st_size / 2**20:.2f} MiB)")
     return 0

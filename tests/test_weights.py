@@ -29,15 +29,15 @@ def test_shipped_card_follows_schema_and_hash(name):
     validate_card(card, shipped=True)
     assert card["sha256"] == sha256(e.path)
     assert card["file_size"] == e.path.stat().st_size
-    assert e.path.stat().st_size < 10 * 2**20  # a few MB each (the U-Net: 8.1 MiB in fp16)
+    assert e.path.stat().st_size < 8 * 2**20  # a few MB each (the U-Nets: 4.1 MiB in int8)
     model, loaded = load_model(e.path, verify_sha=card["sha256"])
     assert sum(p.numel() for p in model.parameters()) == card["parameters"]
     assert card["metrics"], "shipped weights record their measured metrics"
 
 
 def test_shipped_weights_stay_small_together():
-    """The wheel carries every shipped weight: 24 MiB at most in all."""
-    assert sum(e.path.stat().st_size for e in SHIPPED.values()) < 24 * 2**20
+    """The wheel carries every shipped weight: 16 MiB at most in all."""
+    assert sum(e.path.stat().st_size for e in SHIPPED.values()) < 16 * 2**20
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
@@ -172,3 +172,31 @@ def test_list_models_has_every_kind(tiny_model_file, monkeypatch):
     assert "mine" in models, sorted(models)
     assert models["mine"]["kind"] == "user"
     assert models["mine"]["card"]["description"] == "tiny test network"
+
+
+def test_int8_storage_halves_the_file_and_restores_float_weights(tmp_path):
+    from napari_denoise.core.archs import DnCNN
+    from napari_denoise.core.weights import load_state, save_model
+
+    torch.manual_seed(0)
+    net = DnCNN(depth=3, features=16)
+    card = tiny_card(arch_args={"depth": 3, "features": 16})
+    half = save_model(net, tmp_path / "half.safetensors", card, half=True)
+    small = save_model(net, tmp_path / "int8.safetensors", card, int8=True)
+    assert small.stat().st_size < 0.7 * half.stat().st_size
+    state = load_state(small)
+    assert not any(k.endswith(".int8_scale") for k in state)
+    for k, v in net.state_dict().items():
+        got = state[k]
+        if not v.is_floating_point():  # counters stay as they are
+            assert torch.equal(got, v)
+            continue
+        assert got.dtype == torch.float32 and got.shape == v.shape
+        # at most half a quantisation step per output channel
+        step = v.reshape(v.shape[0], -1).abs().amax(1) / 127 if v.ndim >= 2 else 0 * v
+        err = (got - v).abs().reshape(v.shape[0], -1).amax(1) if v.ndim >= 2 else (got - v).abs()
+        assert torch.all(err <= step / 2 + 1e-7)
+    model, _ = load_model(small)
+    x = torch.rand(1, 1, 24, 24)
+    with torch.no_grad():
+        assert torch.allclose(model(x), net.eval()(x), atol=2e-3)
