@@ -28,7 +28,8 @@ from common import (DEFAULT_DATA, load_json, machine, noisy_version,  # noqa: E4
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "precision.json"
-HELD_APART = [f"test_{i:03d}.png" for i in range(381, 401)]
+#: the recipes' validation images (held apart from training), read from the recipe
+HELD_APART = json.loads((ROOT / "recipes" / "drunet_gray_stage3.json").read_text())["val_holdout"]
 SIGMAS = (15, 25, 50)
 
 
