@@ -13,7 +13,7 @@ from napari_denoise.core.training.losses import (MS_SSIM_WEIGHTS, get_loss, list
                                                  ms_ssim_scales, ms_ssim_value, ssim_value)
 
 NAMES = ["l2", "l1", "charbonnier", "ssim", "ms_ssim", "l1_ms_ssim", "edge", "mae_mse",
-         "composite", "cbdnet_asymmetric"]
+         "psnr", "composite", "cbdnet_asymmetric"]
 
 
 def _t(a):
@@ -87,6 +87,28 @@ def test_zero_for_identical_images_and_positive_otherwise(name):
     f = get_loss(name)
     assert float(f(a, b)) > float(f(a, a)) >= -1e-6
     assert float(f(a, a)) < 2e-3  # Charbonnier's floor is eps = 1e-3
+
+
+def test_psnr_loss_weighs_patches_by_their_decibels():
+    """A batch of one noisy and one nearly clean patch: l2 follows the noisy patch's error
+    almost alone; the psnr loss moves by the same amount when either patch's error halves."""
+    g = torch.Generator().manual_seed(2)
+    target = torch.rand(2, 1, 32, 32, generator=g)
+    err = torch.randn(target.shape, generator=g) * torch.tensor([0.2, 0.01]).view(2, 1, 1, 1)
+    f = get_loss("psnr")
+    base = float(f(target + err, target))
+    half = [err.clone(), err.clone()]
+    half[0][0] *= 0.5
+    half[1][1] *= 0.5
+    gains = [base - float(f(target + e, target)) for e in half]
+    assert gains[0] == pytest.approx(gains[1], rel=0.05)  # 6 dB on one of two patches: 3 dB
+    assert gains[0] == pytest.approx(3.0, abs=0.1)
+    l2 = get_loss("l2")
+    l2_gains = [float(l2(target + err, target)) - float(l2(target + e, target)) for e in half]
+    assert l2_gains[0] > 100 * l2_gains[1]
+    psnr = -10 * torch.log10(err.pow(2).flatten(1).mean(1))  # per patch; 60 dB is the cap
+    assert base == pytest.approx(float((10 * torch.log10(1 + 10 ** ((60 - psnr) / 10))).mean()))
+    assert base == pytest.approx(60 - float(psnr.mean()), abs=0.05)
 
 
 def test_cbdnet_asymmetric_penalises_under_estimation():

@@ -14,6 +14,10 @@ Images are (N, C, H, W) (or (N, C, D, H, W)) tensors in [0, 1] (data range 1).
                           the image is the plain L1 up to the borders)
 ``edge``                  Charbonnier of the Laplacian-filtered images (edge sharpness)
 ``mae_mse``               (L1 + L2) / 2
+``psnr``                  the mean over a batch of how far each patch's PSNR is below
+                          60 dB, 10 log10(1 + MSE / 1e-6): every patch counts by its dB,
+                          so a batch mixing noise levels is not ruled by its noisiest
+                          patches as it is under ``l2``
 ``composite``             Charbonnier + 0.1 edge + 0.3 (1 - SSIM)
 ``cbdnet_asymmetric``     the noise-map loss of CBDNet (Guo et al. 2019), called as
                           ``loss(estimated_map, true_map)``: see :func:`cbdnet_asymmetric`
@@ -137,6 +141,25 @@ def edge(output, target):
     return charbonnier(laplacian(output), laplacian(target))
 
 
+#: floor of a patch's mean squared error in the ``psnr`` loss: a 60 dB cap, so that a
+#: noise-free patch (which a network can copy exactly) does not take over the batch
+PSNR_LOSS_FLOOR = 1e-6
+
+
+def psnr_loss(output, target):
+    """The mean over the batch of how far each patch's PSNR (data range 1) is below
+    60 dB: ``10 log10(1 + mse / 1e-6)``, 0 for a perfect output (minus the mean PSNR
+    up to a constant, which leaves the gradients unchanged).
+
+    Under ``l2`` a batch that mixes noise levels is dominated by its noisiest patches
+    (their squared errors are the largest); the mean PSNR weighs every patch by the
+    dB it gains, which is what a benchmark over noise levels averages."""
+    import torch
+
+    mse = (output - target).pow(2).flatten(1).mean(1)
+    return 10.0 * torch.log10(1.0 + mse / PSNR_LOSS_FLOOR).mean()
+
+
 def mae_mse(output, target):
     """(L1 + L2) / 2."""
     return 0.5 * (l1(output, target) + l2(output, target))
@@ -180,6 +203,7 @@ _LOSSES: dict[str, Callable] = {
     "l1_ms_ssim": l1_ms_ssim,
     "edge": edge,
     "mae_mse": mae_mse,
+    "psnr": psnr_loss,
     "composite": composite,
     "cbdnet_asymmetric": cbdnet_asymmetric,
 }
