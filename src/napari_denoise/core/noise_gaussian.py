@@ -150,17 +150,47 @@ def _weak_texture_variance(a: np.ndarray, patches: np.ndarray, iy, ix, p: int,
     energy = _box_sum(np.diff(a, axis=1) ** 2, p, p - 1) + _box_sum(np.diff(a, axis=0) ** 2, p - 1, p)
     energy = energy[iy, ix] if iy is not None else energy.ravel()
     factor = _texture_threshold_factor(p)
-    prev = None
+    gram = _SelectedCovariance(patches)
     for _ in range(10):
         sel = energy < factor * var
-        n_sel = int(np.count_nonzero(sel))
-        if n_sel < min_patches or (prev is not None and np.array_equal(sel, prev)):
+        if int(np.count_nonzero(sel)) < min_patches or gram.same(sel):
             break
-        prev = sel
-        var = _noise_variance_from_eigs(_cov_eigs(patches[sel]))
+        var = _noise_variance_from_eigs(gram.eigs(sel))
         if var <= 0.0:
             break
     return var
+
+
+class _SelectedCovariance:
+    """Covariance eigenvalues of a changing selection of the rows of ``x``.
+
+    The weak-texture iterations change the selection by a few patches at a time, so the
+    sums are updated with the rows that entered and left rather than recomputed (same
+    result up to float64 rounding; the rows are centred on the first selection's mean,
+    so no large mean is subtracted from a large second moment)."""
+
+    def __init__(self, x: np.ndarray):
+        self.x = x
+        self.sel = None
+
+    def same(self, sel: np.ndarray) -> bool:
+        return self.sel is not None and np.array_equal(sel, self.sel)
+
+    def eigs(self, sel: np.ndarray) -> np.ndarray:
+        if self.sel is None or 2 * np.count_nonzero(sel != self.sel) > np.count_nonzero(sel):
+            rows = self.x[sel]
+            self.centre = rows.mean(axis=0)
+            rows = rows - self.centre
+            self.m2, self.m1 = rows.T @ rows, rows.sum(axis=0)
+        else:
+            for rows, sign in ((self.x[sel & ~self.sel], 1.0), (self.x[self.sel & ~sel], -1.0)):
+                rows = rows - self.centre
+                self.m2 += sign * (rows.T @ rows)
+                self.m1 += sign * rows.sum(axis=0)
+        self.sel = sel
+        n = int(np.count_nonzero(sel))
+        mu = self.m1 / n
+        return np.linalg.eigvalsh(self.m2 / n - np.outer(mu, mu))
 
 
 # --------------------------------------------------------------------------
