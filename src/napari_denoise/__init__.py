@@ -19,9 +19,11 @@ except ImportError:  # pragma: no cover - running from a source tree
 
 from .api import (TrainedModel, create_network, denoise, denoise_iter, estimate_noise,
                   list_architectures, list_models, load_model, remove_stripes, save_model,
-                  train_noise2noise, train_noise2noise_iter)
+                  score, train_noise2noise, train_noise2noise_iter, tune)
 from .core.inference import Cancelled, DenoiseError, DenoiseResult, Progress
 from .core.noise import NoiseEstimate
+from .core.score import ResidualStats, Score
+from .core.tune import Tuned
 from .core.training.losses import list_losses
 
 __all__ = [
@@ -34,6 +36,11 @@ __all__ = [
     "estimate_noise",
     "NoiseEstimate",
     "remove_stripes",
+    "score",
+    "tune",
+    "Score",
+    "ResidualStats",
+    "Tuned",
     "list_models",
     "list_architectures",
     "create_network",

@@ -15,7 +15,7 @@ from .core.training.n2n import TrainedModel, train_noise2noise, train_noise2nois
 def denoise(image, model="auto", *, sigma=None, noise="auto", strength=1.0, destripe=False,
             axes=None, mode="auto", device="auto", tile=None, progress=None,
             data_range=None, quality="fast", precision="auto",
-            colour_space="opponent") -> np.ndarray:
+            colour_space="opponent", tune=False) -> np.ndarray:
     """Denoise ``image`` and return an array of the same shape and dtype.
 
     Parameters
@@ -75,11 +75,16 @@ def denoise(image, model="auto", *, sigma=None, noise="auto", strength=1.0, dest
         luminance and two colour differences (an orthonormal opponent transform, as in
         CBM3D): typically 1-2 dB better than red, green and blue one by one (``"rgb"``).
         Channels before Y and X (microscopy stains) are always kept apart.
+    tune : bool or list of floats
+        Choose the strength on this image first, with no clean image: each strength
+        (``True``: 0.6, 0.8, 1, 1.25, 1.6; or the list given) is scored by the
+        self-supervised error of Noise2Self on a central 256x256 crop (see :func:`tune`),
+        and the best is used. Costs about 5 runs per strength on the crop.
     """
     gen = inference.denoise_iter(image, model, sigma=sigma, axes=axes, mode=mode,
                                  device=device, tile=tile, data_range=data_range, noise=noise,
                                  strength=strength, destripe=destripe, quality=quality,
-                                 precision=precision, colour_space=colour_space)
+                                 precision=precision, colour_space=colour_space, tune=tune)
     return run_to_end(gen, progress).image
 
 
@@ -89,6 +94,37 @@ def denoise_iter(image, model="auto", **kwargs):
     Close it (``gen.close()``) to cancel between tiles; a napari worker drives it.
     """
     return inference.denoise_iter(image, model, **kwargs)
+
+
+def score(image, model="auto", *, strength=1.0, sigma=None, noise="auto", axes=None,
+          crop=256, **kwargs):
+    """How well ``model`` at ``strength`` denoises ``image``, with no clean image.
+
+    Returns a :class:`Score`: ``loss`` is the self-supervised (J-invariant) error of
+    Noise2Self (Batson and Royer 2019) on a grid of hidden pixels of a central
+    ``crop`` x ``crop`` part (lower is better; it ranks methods and strengths as the
+    true error does when the noise is independent from pixel to pixel), and
+    ``residual`` says whether what was removed looks like the noise (its variance
+    against the noise model, its neighbour correlation, whether it follows edges).
+    Other keywords go to :func:`denoise`. See :mod:`napari_denoise.core.score`.
+    """
+    from .core.score import score as _score
+
+    return _score(image, model, strength=strength, sigma=sigma, noise=noise, axes=axes,
+                  crop=crop, **kwargs)
+
+
+def tune(image, models=("auto",), strengths=(0.6, 0.8, 1.0, 1.25, 1.6), *, progress=None,
+         **kwargs):
+    """Rank methods and strengths on ``image`` by :func:`score`, best first.
+
+    Returns a :class:`Tuned`: ``.best.model`` and ``.best.strength`` to use, ``.scores``
+    for all, ``.table()`` to print. Every pair is scored on the same crop with one
+    noise estimate. ``progress(p)`` returning False cancels.
+    """
+    from .core.tune import tune as _tune
+
+    return _tune(image, models, strengths, progress=progress, **kwargs)
 
 
 def estimate_noise(image, *, model="gaussian", axes=None, frames=None):

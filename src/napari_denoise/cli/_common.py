@@ -60,6 +60,18 @@ def range_arg(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+def strengths_arg(text: str) -> tuple[float, ...]:
+    """--tune's optional list: positive numbers separated by commas."""
+    try:
+        values = tuple(float(v) for v in text.replace(" ", "").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad value {text!r}: strengths separated by commas "
+                                         f"such as 0.5,1,2") from None
+    if not values or not all(math.isfinite(v) and v > 0 for v in values):
+        raise argparse.ArgumentTypeError(f"bad value {text!r}: strengths must be positive")
+    return values
+
+
 def tile_arg(text: str) -> int:
     try:
         value = int(text)

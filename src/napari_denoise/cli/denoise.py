@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from ._common import (PROG, CLIError, alias_text, auto_text, axes_arg, axes_override,
-                      denoise_with_hint, fmt_seconds, range_arg, sigma_arg, tile_arg)
+                      denoise_with_hint, fmt_seconds, range_arg, sigma_arg, strengths_arg,
+                      tile_arg)
 
 
 def add_denoise(sub) -> None:
@@ -54,6 +55,12 @@ def _add_noise_options(p) -> None:
     p.add_argument("--strength", type=float, default=1.0, metavar="F",
                    help="multiplies the noise level: above 1 smooths more, below 1 keeps more "
                         "detail (default: 1)")
+    p.add_argument("--tune", nargs="?", const=True, default=False, type=strengths_arg,
+                   metavar="S1,S2,...",
+                   help="choose the strength on this image first, with no clean image: each "
+                        "strength (default 0.6,0.8,1,1.25,1.6) is scored by the "
+                        "self-supervised error (Noise2Self) on a central 256x256 crop and the "
+                        "best is used; replaces --strength")
     p.add_argument("--destripe", action="store_true",
                    help="remove row/column fixed-pattern (stripe) noise first (thermal cameras)")
 
@@ -99,7 +106,8 @@ def _run_denoise(args) -> int:
                        device=args.device, tile=args.tile, noise=args.noise,
                        strength=args.strength, destripe=args.destripe,
                        data_range=args.data_range, quality=args.quality,
-                       precision=args.precision, colour_space=args.colour_space)
+                       precision=args.precision, colour_space=args.colour_space,
+                       tune=args.tune)
     result = denoise_with_hint(gen, args.model, args.quiet)
     write_image(dst, result.image, meta)
     _report(result.info, dst, args.quiet)

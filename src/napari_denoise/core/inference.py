@@ -58,7 +58,7 @@ def check_image(image):
     return image
 
 
-def denoise_iter(image, model="auto", *, sigma=None, axes=None, **kwargs):
+def denoise_iter(image, model="auto", *, sigma=None, axes=None, tune=False, **kwargs):
     """Generator: yields :class:`Progress` per tile, returns a :class:`DenoiseResult`.
 
     See :func:`napari_denoise.denoise` for the parameters. Data stored X before Y
@@ -70,6 +70,17 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, **kwargs):
         axes = normalize_axes(guess_axes(shape) if axes is None else axes, image.ndim)
     except AxesError as exc:
         raise DenoiseError(f"{exc} (shape {shape})") from None
+    if tune is not False and tune is not None:
+        from .tune import tuned_strength
+
+        try:
+            kwargs["strength"], note = yield from tuned_strength(image, model, sigma, axes,
+                                                                 tune, kwargs)
+        except ValueError as exc:
+            raise DenoiseError(str(exc)) from None
+        res = yield from denoise_iter(image, model, sigma=sigma, axes=axes, **kwargs)
+        res.info.notes.append(note)
+        return res
     yx_axes, perm = yx_ordered(axes)
     if perm is None:
         return (yield from _denoise_iter(image, model, sigma=sigma, axes=axes, **kwargs))

@@ -1,0 +1,108 @@
+"""Choose a method and strength on the user's own image, without a clean image.
+
+:func:`tune` scores every (method, strength) pair with the self-supervised error of
+:mod:`.score` on the same crop, with one noise estimate shared by all, and ranks them.
+``denoise(..., tune=True)`` and ``napari-denoise denoise --tune`` use it to pick the
+strength of the chosen model before the full run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .progress import Progress, run_to_end
+from .score import Score, representative_plane, score
+
+#: strengths tried by default: the noise level the estimate gives, times these
+DEFAULT_STRENGTHS = (0.6, 0.8, 1.0, 1.25, 1.6)
+
+
+@dataclass
+class Tuned:
+    """Every scored (method, strength), best (lowest self-supervised error) first."""
+
+    scores: list[Score]
+
+    @property
+    def best(self) -> Score:
+        return self.scores[0]
+
+    def table(self) -> str:
+        """A plain-text table: method, strength, the self-supervised error (and in dB
+        against the best), and how much was removed against the noise level."""
+        best = self.best.loss
+        rows = ["method             strength  self-supervised error  vs best  removed"]
+        for s in self.scores:
+            flag = "image structure" if s.residual.structure else \
+                f"{np.sqrt(s.residual.variance_ratio):.2f}x the noise"
+            rel = f"{100 * (s.loss / best - 1):+.1f}%" if best > 0 else "-"
+            rows.append(f"{s.model:<18} {s.strength:8.2f}  {s.loss:21.4g}  {rel:>7}  {flag}")
+        return "\n".join(rows)
+
+
+def _check_strengths(strengths) -> list[float]:
+    try:
+        out = [float(s) for s in strengths]
+    except (TypeError, ValueError):
+        raise ValueError(f"strengths must be numbers, not {strengths!r}") from None
+    if not out or not all(np.isfinite(s) and s > 0 for s in out):
+        raise ValueError(f"strengths must be positive numbers, not {strengths!r}")
+    return out
+
+
+def tune(image, models=("auto",), strengths=DEFAULT_STRENGTHS, *, progress=None,
+         **kwargs) -> Tuned:
+    """Rank ``models`` x ``strengths`` on ``image`` by the self-supervised error.
+
+    ``progress(p)`` gets a :class:`Progress` before each pair; returning False cancels
+    (:class:`Cancelled`). Keywords: see :func:`tune_iter`."""
+    return run_to_end(tune_iter(image, models, strengths, **kwargs), progress)
+
+
+def tune_iter(image, models=("auto",), strengths=DEFAULT_STRENGTHS, *, sigma=None,
+              noise: str = "auto", axes: str | None = None, crop: int | None = 256,
+              **kwargs):
+    """Generator form of :func:`tune`: yields :class:`Progress`, returns :class:`Tuned`.
+    ``sigma``: a number or a :class:`NoiseEstimate` shared by every run (estimated once
+    when omitted); ``crop``: the side of the central part scored; other keywords go to
+    :func:`.score.score` and the denoiser."""
+    import time
+
+    from .noise import estimate_noise
+
+    if isinstance(models, str):
+        models = [models]
+    models = list(models)
+    if not models:
+        raise ValueError("give at least one method to tune")
+    strengths = _check_strengths(strengths)
+    plane, keep = representative_plane(image, axes, crop)
+    if sigma is None or (isinstance(sigma, str) and sigma == "auto"):
+        sigma = estimate_noise(plane.mean(axis=2) if plane.ndim == 3 else plane, model=noise)
+    if np.ndim(sigma) > 0 and not hasattr(sigma, "variance"):
+        raise ValueError("tuning needs one noise level or a fitted noise model, not a "
+                         "per-pixel map: with a painted map, set the strength by hand")
+    pairs = [(m, s) for m in models for s in strengths]
+    scores = []
+    t0 = time.perf_counter()
+    for i, (m, s) in enumerate(pairs):
+        yield Progress(i, len(pairs), f"scoring {m} at strength {s:g}",
+                       time.perf_counter() - t0)
+        scores.append(score(plane, m, strength=s, sigma=sigma, noise=noise, axes=keep,
+                            crop=None, **kwargs))
+    yield Progress(len(pairs), len(pairs), "scored", time.perf_counter() - t0)
+    return Tuned(sorted(scores, key=lambda sc: sc.loss))
+
+
+def tuned_strength(image, model, sigma, axes, strengths, kwargs):
+    """Generator for the engine: the best of ``strengths`` (True: the defaults) for
+    ``model`` on ``image``, and a note saying how it was chosen."""
+    strengths = DEFAULT_STRENGTHS if strengths is True else strengths
+    keep = {k: kwargs[k] for k in ("noise", "device", "precision", "colour_space", "mode",
+                                   "data_range") if k in kwargs}
+    tuned = yield from tune_iter(image, [model], strengths, sigma=sigma, axes=axes, **keep)
+    tried = ", ".join(f"{s.strength:g}" for s in sorted(tuned.scores, key=lambda s: s.strength))
+    return tuned.best.strength, (f"strength {tuned.best.strength:g} chosen on this image by the "
+                                 f"self-supervised error (tried {tried})")
