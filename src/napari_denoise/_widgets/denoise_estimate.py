@@ -29,12 +29,15 @@ class SigmaEstimate:
 
     ``done(key, sigma)`` and ``failed(key, exc)`` are called on the main thread with the
     :func:`estimate_key` the estimate was made for; the caller decides whether it is
-    still wanted and keeps it with :meth:`store`.
+    still wanted and keeps it with :meth:`store`. ``start(worker)`` starts a worker
+    (the panel's :meth:`~._lifetime.Lifetime.start`; by default from the event loop).
     """
 
     def __init__(self, done: Callable[[tuple, float], None],
-                 failed: Callable[[tuple, BaseException], None]):
+                 failed: Callable[[tuple, BaseException], None],
+                 start: Callable | None = None):
         self._done, self._failed = done, failed
+        self._start = start or (lambda w: QTimer.singleShot(0, w.start))
         self._last: tuple[tuple, float] | None = None
         self._running: tuple | None = None
         self.worker = None  # the current (or last) estimation worker
@@ -67,7 +70,7 @@ class SigmaEstimate:
                 estimate_sigma, data, axes, _start_thread=False,
                 _connect={"returned": lambda s: self._finish(key, s),
                           "errored": lambda e: self._finish(key, e)})
-            QTimer.singleShot(0, self.worker.start)
+            self._start(self.worker)
         return True
 
     def _finish(self, key, result) -> None:

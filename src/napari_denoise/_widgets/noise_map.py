@@ -26,6 +26,7 @@ from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer
 
 from ._layers import layer_axes, layer_props, noise_map_for, place_layer
+from ._lifetime import Lifetime
 from .denoise import DenoiseWidget, open_denoise_widget, raise_dock
 from .noise_map_controls import NoiseMapControls, map_layer_name
 from .noise_map_plot import MeanVariancePlot
@@ -67,6 +68,7 @@ class NoiseMapWidget(NoiseMapControls):
         self._map_pending = False     # a map was asked for while one was computed
         self._map_request = 0         # increases with every request; stale results dropped
         self._pending_job = None
+        self._life = Lifetime(self.native, self._on_close)
 
         # a child of the widget: it goes with it and never fires into a deleted widget
         self._edit_timer = QTimer(self.native)
@@ -91,8 +93,7 @@ class NoiseMapWidget(NoiseMapControls):
         self.source_layer.changed.connect(self._on_source_layer_changed)
         ev = self._viewer.layers.events
         for e in (ev.inserted, ev.removed, ev.reordered, ev.renamed):
-            e.connect(self._refresh_layers)
-        self.native.destroyed.connect(self._on_destroyed)
+            self._life.follow(e, self._refresh_layers)
 
     # -- reactions ---------------------------------------------------------------------
 
@@ -198,15 +199,15 @@ class NoiseMapWidget(NoiseMapControls):
         request = self._estimate_request
         worker = create_worker(
             fit_noise, data, axes, self.model.value, sample, _start_thread=False,
-            _connect={"returned": lambda est: self._on_estimated(request, key, est),
-                      "errored": lambda exc: self._on_estimate_error(request, exc),
-                      "finished": lambda: self._on_estimate_finished(request)})
+            _connect=self._life.callbacks({
+                "returned": lambda est: self._on_estimated(request, key, est),
+                "errored": lambda exc: self._on_estimate_error(request, exc),
+                "finished": lambda: self._on_estimate_finished(request)}))
         self.estimate_worker = worker
         self._set_message("")
         self._set_busy(True, f"Estimating the noise of '{layer.name}'" +
                        (" on a few planes..." if sample else "..."))
-        QTimer.singleShot(0, worker.start)
-        return worker
+        return self._life.start(worker)
 
     def _abandon_estimate(self) -> None:
         """Ask the running estimate to quit; whatever it still reports is ignored (its
@@ -302,15 +303,14 @@ class NoiseMapWidget(NoiseMapControls):
         request, layer, name, meta, func, args = job
         worker = create_worker(
             func, *args, _start_thread=False,
-            _connect={"returned": lambda m: self._on_map(request, layer, name, meta, m),
-                      "errored": self._on_map_error,
-                      "finished": self._on_map_finished})
+            _connect=self._life.callbacks({
+                "returned": lambda m: self._on_map(request, layer, name, meta, m),
+                "errored": self._on_map_error, "finished": self._on_map_finished}))
         self.map_worker = worker
         self._map_pending = False
         self.busy.visible = True
         self.status.value = f"Computing the noise map of '{name}'..."
-        QTimer.singleShot(0, worker.start)
-        return worker
+        return self._life.start(worker)
 
     def _on_map(self, request, layer, name, meta, data):
         if request != self._map_request:  # a newer request follows
@@ -367,12 +367,15 @@ class NoiseMapWidget(NoiseMapControls):
         raise_dock(dw)
         return dw
 
-    def _on_destroyed(self, *args):
+    def _on_close(self) -> None:
+        """The panel closed: no pending edit is applied, the estimate and the map are
+        abandoned (a map computation cannot stop midway: the panel waits briefly)."""
         try:
             self._edit_timer.stop()
         except RuntimeError:  # deleted already
             pass
         self._estimate_request += 1  # nothing reported from now on is used
+        self._map_pending = False
         for w in (self.estimate_worker, self.map_worker):
             if w is not None:
                 try:

@@ -27,34 +27,25 @@ from napari.layers import Image
 from napari.qt.threading import create_worker
 from napari.utils import progress as napari_progress
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QTimer
 
 from ..core.axes import AxesError
 from ..core.errors import DenoiseError
-from ._layers import current_slice, layer_props, place_layer, plane_props, take_plane
+from ._lifetime import Lifetime
 from .denoise import DenoiseWidget, open_denoise_widget, raise_dock
 from .denoise_worker import WorkerRuntimeError, format_seconds
-from .train_controls import TrainControls
 from .train_plot import LossPlot
-from .train_worker import PreviewRequest, TrainJob, release_gpu, train_worker
+from .train_preview import TrainPreviews
+from .train_worker import TrainJob, keep_best, release_gpu, train_worker
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
 
 logger = logging.getLogger(__name__)
 
-#: crops of big slices are kept on dims where the visible region is at least this long
-PREVIEW_MIN_SIDE = 16
 
-
-class TrainWidget(TrainControls):
+class TrainWidget(TrainPreviews):
     """Train a denoiser on your own noisy data (Noise2Noise, Neighbor2Neighbor,
     Noise2Void): no clean images needed."""
-
-    #: seconds of training between two previews of the slice shown
-    preview_interval = 5.0
-    #: slices with more pixels than this are previewed on their visible region only
-    preview_max_pixels = 1024 * 1024
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__(napari_viewer)
@@ -66,9 +57,7 @@ class TrainWidget(TrainControls):
         self.history: list[dict] = []        # validation records of the current training
         self._job: TrainJob | None = None
         self._train_layer: Image | None = None
-
-        self._preview_timer = QTimer(self.native)
-        self._preview_timer.timeout.connect(self._request_preview)
+        self._life = life = Lifetime(self.native, self._on_close, self._after_close)
 
         self.data_layer.changed.connect(self._on_data_changed)
         self.pairs.changed.connect(self._on_pairs_changed)
@@ -78,11 +67,11 @@ class TrainWidget(TrainControls):
         self.resume_button.changed.connect(self.resume)
         self.save_button.changed.connect(self.save)
         self.use_button.changed.connect(self.use_in_denoise)
+        self.model_name.changed.connect(self._on_model_name)
         ev = self._viewer.layers.events
         for e in (ev.inserted, ev.removed, ev.reordered, ev.renamed):
-            e.connect(self._refresh_layers)
-        self._viewer.layers.selection.events.active.connect(self._on_active_layer)
-        self.native.destroyed.connect(self._on_destroyed)
+            life.follow(e, self._refresh_layers)
+        life.follow(self._viewer.layers.selection.events.active, self._on_active_layer)
 
         self._on_active_layer()
         self._on_data_changed()
@@ -121,6 +110,10 @@ class TrainWidget(TrainControls):
     def _on_init_changed(self, value=None):
         self.show_init()
 
+    def _on_model_name(self, value=None):
+        if self._job is not None:  # the name a closing panel saves the model under
+            self._job.save_name = self.model_name.value.strip()
+
     # -- state ----------------------------------------------------------------------------
 
     @property
@@ -135,7 +128,7 @@ class TrainWidget(TrainControls):
 
     def train(self, value=None):
         """Start a new training on the chosen layer (in a worker); returns the worker."""
-        if self._job is not None:
+        if self._job is not None or not self._life.alive:
             return None
         try:
             config = self.settings().to_config()
@@ -159,7 +152,7 @@ class TrainWidget(TrainControls):
 
     def resume(self, value=None):
         """Continue the last training (same trainer: weights, optimiser, history)."""
-        if self._job is not None:
+        if self._job is not None or not self._life.alive:
             return None
         trainer = self.trainer
         if trainer is None:
@@ -181,12 +174,14 @@ class TrainWidget(TrainControls):
         self.status.value = "Stopping after the current step..."
 
     def _start(self, job: TrainJob, desc: str):
+        job.save_name = self.model_name.value.strip()
         self._job = job
         self._train_layer = job.layer
         worker = create_worker(
             train_worker, job, _start_thread=False,
-            _connect={"yielded": self._on_yielded, "returned": self._on_returned,
-                      "errored": self._on_errored, "finished": self._on_finished},
+            _connect=self._life.callbacks({
+                "yielded": self._on_yielded, "returned": self._on_returned,
+                "errored": self._on_errored, "finished": self._on_finished}),
         )
         self.worker = worker
         job.pbar = napari_progress(total=0, desc=desc)
@@ -196,28 +191,7 @@ class TrainWidget(TrainControls):
         # the slice shown now serves the final preview if no other is asked for
         self._request_preview(initial=True)
         self._preview_timer.start(max(50, int(1000 * self.preview_interval)))
-        # started from the event loop, so callers can connect to the worker's signals first
-        QTimer.singleShot(0, worker.start)
-        return worker
-
-    def _request_preview(self, initial: bool = False):
-        """Copy the slice shown for the worker to preview (``initial``: the final one)."""
-        job = self._job
-        if job is None or job.layer is None or job.layer not in self._viewer.layers:
-            return
-        layer = job.layer
-        try:
-            index, disp = current_slice(self._viewer, layer, self.preview_max_pixels,
-                                        min_side=PREVIEW_MIN_SIDE)
-            plane = take_plane(layer.data, index, disp, copy=True)
-            props = plane_props(layer_props(layer), index, disp)
-        except Exception as exc:  # noqa: BLE001 - a preview must never stop training
-            logger.debug("no preview: %s", exc)
-            return
-        if min(plane.shape[:2]) < 8:
-            return
-        job.ask_preview(PreviewRequest(plane, "YXC" if layer.rgb else "YX", props),
-                        final_only=initial)
+        return self._life.start(worker)
 
     # -- worker callbacks (main thread) ------------------------------------------------------
 
@@ -251,14 +225,6 @@ class TrainWidget(TrainControls):
                 pb.update(step - pb.n)
         if msg.get("preview") is not None:
             self._show_preview(job, msg["preview"])
-
-    def _show_preview(self, job: TrainJob, preview: dict):
-        if job.layer is None or job.layer not in self._viewer.layers:
-            return
-        meta = {"napari_denoise": {"preview": True, "n2n": True, "step": preview["step"],
-                                   "best_step": preview["best_step"]}}
-        place_layer(self._viewer, f"{job.layer.name}_n2n_preview", preview["image"],
-                    dict(preview["props"], metadata=meta))
 
     def _on_returned(self, result):
         job = self._job
@@ -366,11 +332,38 @@ class TrainWidget(TrainControls):
         raise_dock(dw)
         return dw
 
-    def _on_destroyed(self, *args):
+    def _on_close(self) -> None:
+        """The panel closed: stop training at the next step; the best model so far is
+        saved once the worker ended (:func:`~.train_worker.keep_best`), or by the worker
+        itself if it ends later."""
         job = self._job
         if job is not None:
+            job.closed.set()
             job.stop.set()
+        try:
+            self._preview_timer.stop()
+        except RuntimeError:  # deleted with the widget
+            pass
 
+    def _after_close(self, ended: bool) -> None:
+        job, self._job = self._job, None
+        if job is None:
+            return
+        if job.pbar is not None:
+            try:
+                job.pbar.close()
+            except RuntimeError:  # its Qt view was deleted with the window
+                pass
+        if ended:
+            keep_best(job)
+        if job.saved_path is not None:
+            _notify_info(f"Training on '{job.layer_name}' stopped when its panel closed; "
+                         f"its best model was saved to {job.saved_path}")
+        elif not ended:
+            from ..core.models import user_models_dir
+
+            logger.warning("training on '%s' is stopping after its panel closed; its best "
+                           "model will be saved in %s", job.layer_name, user_models_dir())
 
 
 def _notify_error(msg: str) -> None:

@@ -45,6 +45,10 @@ class TrainJob:
     reference: Any = None          # clean data, for the validation PSNR
     trainer: Any = None            # built in the worker, or the one resumed
     stop: threading.Event = field(default_factory=threading.Event)
+    #: set when the panel closed: the model is saved (as ``save_name``) when training stops
+    closed: threading.Event = field(default_factory=threading.Event)
+    save_name: str = ""
+    saved_path: Any = None         # where it was saved, once it was
     lock: threading.Lock = field(default_factory=threading.Lock)
     request: PreviewRequest | None = None   # a preview asked for, not yet made
     last_request: PreviewRequest | None = None  # for the final preview
@@ -84,6 +88,45 @@ def release_gpu(trainer) -> None:
         logger.debug("could not release GPU memory: %s", exc)
 
 
+def save_on_close(result, name: str):
+    """Save the model of a training whose panel closed into the user models folder,
+    under ``name`` or, not to replace a model of that name, ``name_2``, ``name_3``...;
+    returns the path (None when it could not be saved; the reason is logged)."""
+    from ..core.models import user_models_dir
+    from ..core.training.n2n_model import safe_name
+
+    folder = user_models_dir()
+    stem = safe_name(name or result.name)
+    path, n = folder / f"{stem}.safetensors", 1
+    while path.exists():
+        n += 1
+        path = folder / f"{stem}_{n}.safetensors"
+    try:
+        path = result.save(path)
+    except (OSError, ValueError) as exc:
+        logger.error("the panel closed during training; saving its model to %s failed: %s",
+                     path, exc)
+        return None
+    logger.warning("the panel closed during training; its best model was saved to %s", path)
+    return path
+
+
+def keep_best(job: TrainJob):
+    """Once the worker of a training whose panel closed has ended (stopped, or aborted
+    by napari when its window closed): save the best model so far unless the worker
+    saved it already; returns the path (None when nothing was trained or saving failed)."""
+    trainer = job.trainer
+    if job.saved_path is None and trainer is not None and trainer.step > 0:
+        try:
+            result = trainer.result()
+        except Exception as exc:  # noqa: BLE001 - reported, closing goes on
+            logger.error("the panel closed during training; its model could not be kept: %s",
+                         exc)
+            return None
+        job.saved_path = save_on_close(result, job.save_name)
+    return job.saved_path
+
+
 def make_preview(trainer, req: PreviewRequest, cache: dict, model=None):
     """Denoise the requested plane with the best model so far (or ``model``); False
     when that fails (a preview never stops training)."""
@@ -120,7 +163,8 @@ def _trainer(job: TrainJob):
 def train_worker(job: TrainJob, min_interval: float = 0.1):
     """Build (or take) the trainer and run it; yield dicts with ``info`` (the trainer's
     progress dict), ``points`` (new (step, loss) pairs), ``history`` (new validation
-    records) and ``preview`` (None or a denoised plane); return the TrainedModel."""
+    records) and ``preview`` (None or a denoised plane); return the TrainedModel (saved
+    first, :func:`save_on_close`, when the panel closed)."""
     trainer = _trainer(job)
     seen = len(trainer.history)
     gen = trainer.run(stop=job.stop.is_set)
@@ -148,6 +192,10 @@ def train_worker(job: TrainJob, min_interval: float = 0.1):
                 last = now
                 yield {"info": info, "points": points, "history": new, "preview": preview}
                 points = []
+        if job.closed.is_set():  # no one to show it to: keep the model
+            if result is not None and trainer.step > 0:
+                job.saved_path = save_on_close(result, job.save_name)
+            return result
         # the final preview, with the model that is returned
         req = job.take_preview() or job.last_request
         if req is not None and result is not None:
