@@ -176,8 +176,11 @@ def test_train_progress_plot_preview_and_responsive(viewer_train, qtbot, notes, 
     assert w.plot.paints >= 1
     # previews of the slice shown, made with the model being trained (and the final one)
     assert sum(previews) >= 2, previews
-    prev = viewer.layers["stack_n2n_preview"]
+    [prev] = [lay for lay in viewer.layers if "preview" in lay.metadata.get("napari_denoise", {})]
     assert prev.data.shape == (48, 48) and prev.metadata["napari_denoise"]["preview"]
+    # the name says which slice and which model (the final preview: the model kept)
+    z = viewer.dims.current_step[0]
+    assert prev.name.startswith(f"stack training preview, Z {z} (step 40"), prev.name
     assert w.data_layer.value is layer  # the preview did not become the input
     # the result: the best model, usable at once
     trained = w.trained
@@ -190,6 +193,35 @@ def test_train_progress_plot_preview_and_responsive(viewer_train, qtbot, notes, 
     assert not ping.failed, ping.failed
     assert len(steps) >= 40 and steps[-1] == 40
     assert ping.answered == len(steps)
+
+
+def test_the_training_preview_follows_the_slice(viewer_train, qtbot, notes):
+    viewer, w = viewer_train
+    layer = viewer.add_image(_stack(), name="stack")
+    _tiny(w, layer, steps=5000)  # far more than we wait for
+    viewer.dims.set_current_step(0, 0)
+    worker = w.train()
+
+    def previews():
+        return [lay for lay in viewer.layers
+                if lay.metadata.get("napari_denoise", {}).get("preview")]
+
+    try:
+        qtbot.waitUntil(lambda: len(previews()) == 1, timeout=WAIT_MS)
+        [first] = previews()
+        assert first.name.startswith("stack training preview, Z 0 (step ")
+        viewer.dims.set_current_step(0, 3)
+        assert first not in viewer.layers  # slice 0's preview is not shown over slice 3
+        # one of slice 3 comes, made from slice 3's data
+        qtbot.waitUntil(lambda: len(previews()) == 1, timeout=WAIT_MS)
+        [prev] = previews()
+        assert prev.name.startswith("stack training preview, Z 3 (step ")
+        diff = [np.abs(prev.data - layer.data[k]).mean() for k in range(6)]
+        assert int(np.argmin(diff)) == 3
+    finally:
+        w.stop()
+        _wait(qtbot, worker)
+    assert not notes["error"], notes["error"]
 
 
 def test_stop_keeps_best_then_resume_continues(viewer_train, qtbot, notes):

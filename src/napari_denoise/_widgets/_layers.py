@@ -11,7 +11,8 @@ Only the main thread calls these (layers are not thread-safe). The Denoise widge
 uses all of them; the Noise map widget places its map with :func:`place_layer`
 (``reset_contrast=True``); the Train widget copies the slice shown for its
 training previews with :func:`current_slice` / :func:`take_plane` /
-:func:`plane_props` and shows them with :func:`place_layer`.
+:func:`plane_props`; both widgets' previews are shown through
+:mod:`.slice_preview`, which removes them when another slice is shown.
 """
 
 from __future__ import annotations

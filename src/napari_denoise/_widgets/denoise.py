@@ -32,7 +32,9 @@ from .denoise_models import (KIND_LABELS, available_models, format_card, model_d
                              model_is_blind, model_key)
 from .denoise_worker import (Job, WorkerRuntimeError, drive, format_seconds, progress_text,
                              release_gpu_memory, result_text)
+from .run_record import preview_name, run_record, slice_label
 from .settings import MODES, NOISE_MODELS, NOISE_MODES, DenoiseSettings, check_input
+from .slice_preview import SlicePreviews
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -52,6 +54,7 @@ class DenoiseWidget(DenoiseInputs):
         self.preview_button.changed.connect(self.preview)
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
+        self._previews = SlicePreviews(self._viewer, self._life, self._on_slice_changed)
 
         self._on_method_changed()
         self._on_active_layer()
@@ -65,7 +68,8 @@ class DenoiseWidget(DenoiseInputs):
         return self._launch("run")
 
     def preview(self, value=None):
-        """Denoise the slice shown (its visible region for big images) into ``<name>_preview``."""
+        """Denoise the slice shown (its visible region for big images) into a preview
+        layer named after the slice and the settings, removed when the slice changes."""
         return self._launch("preview")
 
     def cancel(self, value=None):
@@ -98,17 +102,31 @@ class DenoiseWidget(DenoiseInputs):
         kwargs = settings.engine_kwargs()
         check_input(image, kwargs, rgb=layer.rgb)
         props = layer_props(layer)
-        if kind == "preview":
-            index, disp = current_slice(self._viewer, layer, self.preview_max_pixels)
-            image = take_plane(image, index, disp)
-            smap = settings.noise_map if settings.noise_mode == "map" else None
-            if smap is not None:
-                smap = take_plane(smap, index, disp, np.float32)
-            kwargs = settings.for_plane(layer.rgb, smap).engine_kwargs()
-            check_input(image, kwargs, rgb=layer.rgb)
-            props = plane_props(props, index, disp)
-        out = f"{layer.name}_{'preview' if kind == 'preview' else 'denoised'}"
-        return Job(kind, layer, layer.name, out, props, kwargs["device"]), image, kwargs
+        if kind != "preview":
+            out = f"{layer.name}_denoised"
+            return Job(kind, layer, layer.name, out, props, kwargs["device"]), image, kwargs
+        index, disp = current_slice(self._viewer, layer, self.preview_max_pixels)
+        image = take_plane(image, index, disp)
+        smap = settings.noise_map if settings.noise_mode == "map" else None
+        if smap is not None:
+            smap = take_plane(smap, index, disp, np.float32)
+        plane = settings.for_plane(layer.rgb, smap)
+        kwargs = plane.engine_kwargs()
+        check_input(image, kwargs, rgb=layer.rgb)
+        props = plane_props(props, index, disp)
+        where = slice_label(index, self._axes_or_none() or layer_axes(layer))
+        out = preview_name(layer.name, where, run_record(plane))
+        job = Job(kind, layer, layer.name, out, props, kwargs["device"],
+                  key=self._previews.key(layer))
+        return job, image, kwargs
+
+    def _on_slice_changed(self) -> None:
+        """Another plane is shown: a preview in flight would be stale, cancel it."""
+        job = self._job
+        if job is not None and job.kind == "preview" and \
+                not self._previews.is_current(job.layer, job.key):
+            job.why_cancelled = "The slice changed: preview cancelled."
+            self.cancel()
 
     def _start(self, job: Job, gen):
         job.gen = gen
@@ -163,8 +181,15 @@ class DenoiseWidget(DenoiseInputs):
         meta = dict(job.props["metadata"])
         meta["napari_denoise"] = dict(info)
         if job.kind == "preview":
+            if not self._previews.is_current(job.layer, job.key):
+                self.status.value = "The slice changed during the preview: preview again."
+                return
             meta["napari_denoise"]["preview"] = True
-        place_layer(self._viewer, job.out_name, result.image, dict(job.props, metadata=meta))
+            self._previews.place(job.layer, job.key, job.out_name, result.image,
+                                 dict(job.props, metadata=meta))
+        else:
+            place_layer(self._viewer, job.out_name, result.image,
+                        dict(job.props, metadata=meta))
         self.progress_bar.value = 1000
         self.status.value = result_text(info, seconds)
         self._status_layer = job.layer
@@ -185,7 +210,8 @@ class DenoiseWidget(DenoiseInputs):
         self.status.value = f"Failed: {exc}"
 
     def _on_aborted(self):
-        self.status.value = "Cancelled."
+        job = self._job
+        self.status.value = (job.why_cancelled if job is not None else "") or "Cancelled."
         self.progress_bar.value = 0
 
     def _on_finished(self):

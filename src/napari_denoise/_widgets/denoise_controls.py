@@ -134,7 +134,9 @@ class DenoiseControls(Container):
                             tooltip="Tile side in pixels; 0 picks one from the memory available")
         self.preview_button = PushButton(name="preview_button", text="Preview",
                                          tooltip="Denoise the slice shown (visible region of "
-                                                 "big images) into <image>_preview")
+                                                 "big images) into a preview layer named after "
+                                                 "the slice and the settings; it is removed "
+                                                 "when another slice is shown")
         self.run_button = PushButton(name="run_button", text="Run")
         self.cancel_button = PushButton(name="cancel_button", text="Cancel", enabled=False)
         self.buttons = _row("buttons", " ", [self.preview_button, self.run_button,

@@ -37,6 +37,8 @@ class Job:
     out_name: str
     props: dict               # the output layer's add_image keyword arguments
     device: str
+    key: Any = None           # a preview's plane (slice_preview.slice_key)
+    why_cancelled: str = ""   # said when it ends cancelled (else "Cancelled.")
     gen: Any = None
     cancel: threading.Event = field(default_factory=threading.Event)
     pbar: Any = None

@@ -30,7 +30,6 @@ from napari.utils.notifications import show_error, show_info
 
 from ..core.axes import AxesError
 from ..core.errors import DenoiseError
-from ._lifetime import Lifetime
 from .denoise import DenoiseWidget, open_denoise_widget, raise_dock
 from .denoise_worker import WorkerRuntimeError, format_seconds
 from .train_plot import LossPlot
@@ -57,7 +56,7 @@ class TrainWidget(TrainPreviews):
         self.history: list[dict] = []        # validation records of the current training
         self._job: TrainJob | None = None
         self._train_layer: Image | None = None
-        self._life = life = Lifetime(self.native, self._on_close, self._after_close)
+        life = self._life
 
         self.data_layer.changed.connect(self._on_data_changed)
         self.pairs.changed.connect(self._on_pairs_changed)

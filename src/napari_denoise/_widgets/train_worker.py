@@ -31,6 +31,8 @@ class PreviewRequest:
     plane: np.ndarray
     axes: str          # "YX" or "YXC"
     props: dict        # add_image keyword arguments of the preview layer
+    key: Any = None    # which plane of the layer it is (slice_preview.slice_key)
+    where: str = ""    # that plane in words ("Z 5"; "" for a 2-D image)
 
 
 @dataclass
@@ -142,7 +144,7 @@ def make_preview(trainer, req: PreviewRequest, cache: dict, model=None):
         logger.warning("training preview failed: %s", exc)
         return False
     return {"image": out, "props": req.props, "step": int(trainer.step),
-            "best_step": trainer.best_step}
+            "best_step": trainer.best_step, "key": req.key, "where": req.where}
 
 
 def _trainer(job: TrainJob):

@@ -1,0 +1,64 @@
+"""What a Denoise run was, as data and words (run_record.py), without Qt or a viewer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_denoise._widgets.run_record import (preview_name, run_record, settings_label,
+                                                slice_label)
+from napari_denoise._widgets.settings import DenoiseSettings
+from conftest import assert_widget_modules_import_no_gui
+
+
+def test_run_record_imports_no_qt_napari_or_torch():
+    assert_widget_modules_import_no_gui("run_record")
+
+
+def test_the_record_holds_what_the_engine_was_given():
+    s = DenoiseSettings(model="ffdnet_gray", noise_mode="manual", sigma=12.5,
+                        noise_model="gaussian", strength=1.5, axes="ZYX", mode="2d",
+                        quality="best", precision="fp32", tile=128)
+    rec = run_record(s)
+    assert rec == {"method": "ffdnet_gray", "noise_model": "gaussian", "noise_level": 12.5,
+                   "noise_level_from": "manual", "strength": 1.5, "destripe": False,
+                   "axes": "ZYX", "mode": "2d", "device": "auto", "tile": 128,
+                   "quality": "best", "precision": "fp32"}
+    # auto: the estimate is what the Gaussian model gets; other models are fitted later
+    auto = DenoiseSettings(model="bm3d", estimate=0.031, noise_model="gaussian", axes="YX")
+    assert run_record(auto)["noise_level"] == 0.031
+    assert run_record(auto)["noise_level_from"] == "estimated"
+    for model in ("auto", "poisson-gaussian"):
+        other = DenoiseSettings(model="bm3d", estimate=0.031, noise_model=model, axes="YX")
+        assert run_record(other)["noise_level"] == "auto"
+    # a map is not stored, only named; the map's strength is its own
+    m = DenoiseSettings(model="bm3d", noise_mode="map", noise_map=np.ones((4, 4)),
+                        strength=2.0, axes="YX")
+    assert run_record(m)["noise_level"] == "map" and run_record(m)["strength"] == 1.0
+
+
+@pytest.mark.parametrize("settings, label", [
+    (dict(model="ffdnet_gray", noise_mode="manual", sigma=12.5), "ffdnet_gray, sigma 12.5"),
+    (dict(model="ffdnet_gray", estimate=0.0312345, noise_model="gaussian"),
+     "ffdnet_gray, sigma 0.03123 (estimated)"),
+    (dict(model="ffdnet_gray", estimate=0.0312345), "ffdnet_gray, noise estimated"),
+    (dict(model="/home/me/models/my_net.safetensors", noise_model="poisson-gaussian"),
+     "my_net, poisson-gaussian noise estimated"),
+    (dict(model="tv", noise_mode="manual", sigma=3, strength=1.5, destripe=True,
+          quality="best"), "tv, sigma 3, strength 1.5, stripes removed, best quality"),
+    (dict(model="bm3d", noise_mode="map", noise_map=np.ones((2, 2))), "bm3d, noise map"),
+])
+def test_settings_in_words(settings, label):
+    assert settings_label(run_record(DenoiseSettings(axes="YX", **settings))) == label
+
+
+def test_slice_and_preview_names():
+    s = slice(None)
+    assert slice_label((5, s, s), "ZYX") == "Z 5"
+    assert slice_label((2, 5, s, s), "TZYX") == "T 2, Z 5"
+    assert slice_label((s, 3, s), "YZX") == "Z 3"  # another pair of dims shown
+    assert slice_label((s, s), "YX") == ""
+    assert slice_label((s, s), "YXC") == ""  # RGB: C has no index
+    rec = run_record(DenoiseSettings(model="tv", noise_mode="manual", sigma=2, axes="YX"))
+    assert preview_name("stack", "Z 5", rec) == "stack preview, Z 5 (tv, sigma 2)"
+    assert preview_name("img", "", rec) == "img preview (tv, sigma 2)"
