@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_denoise._widgets.run_record import (preview_name, run_record, settings_label,
+from napari_denoise._widgets.run_record import (command_line, kept_name, preview_name,
+                                                python_snippet, run_record, settings_label,
                                                 slice_label)
 from napari_denoise._widgets.settings import DenoiseSettings
 from conftest import assert_widget_modules_import_no_gui
@@ -62,3 +63,75 @@ def test_slice_and_preview_names():
     rec = run_record(DenoiseSettings(model="tv", noise_mode="manual", sigma=2, axes="YX"))
     assert preview_name("stack", "Z 5", rec) == "stack preview, Z 5 (tv, sigma 2)"
     assert preview_name("img", "", rec) == "img preview (tv, sigma 2)"
+    assert kept_name("stack", rec) == "stack denoised (tv, sigma 2)"
+
+
+# -- repeating a run ----------------------------------------------------------------------
+
+def _widget_run(image, settings: DenoiseSettings):
+    """What the Denoise widget's worker computes: the engine on engine_kwargs()."""
+    from napari_denoise.core.inference import denoise_iter, run_to_end
+
+    return run_to_end(denoise_iter(image, **settings.engine_kwargs())).image
+
+
+CASES = {
+    "manual sigma, strength": dict(model="tv", noise_mode="manual", sigma=0.0731,
+                                   strength=1.3, axes="ZYX"),
+    "estimated sigma": dict(model="tv", noise_mode="auto", estimate=0.0512345678901,
+                            noise_model="gaussian", axes="ZYX"),
+    "fitted by the engine": dict(model="tv", noise_mode="auto", noise_model="auto",
+                                 axes="ZYX", destripe=True),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_python_snippet_gives_the_widgets_array(case, tiny_model_file):
+    rng = np.random.default_rng(3)
+    image = rng.normal(0.5, 0.08, (2, 40, 48)).astype(np.float32)
+    s = DenoiseSettings(**CASES[case])
+    expected = _widget_run(image, s)
+    code = python_snippet(run_record(s), "stack")
+    ns = {"image": image.copy()}
+    exec(compile(code, "<snippet>", "exec"), ns)  # noqa: S102 - the code we generate
+    assert ns["denoised"].dtype == expected.dtype
+    np.testing.assert_array_equal(ns["denoised"], expected)
+    # a network given by its path, and the best quality
+    s = DenoiseSettings(model=str(tiny_model_file), noise_mode="manual", sigma=0.1,
+                        axes="ZYX", quality="best", device="cpu")
+    ns = {"image": image.copy()}
+    exec(compile(python_snippet(run_record(s), "stack"), "<snippet>", "exec"), ns)  # noqa: S102
+    np.testing.assert_array_equal(ns["denoised"], _widget_run(image, s))
+
+
+def test_the_python_snippet_with_a_noise_map():
+    rng = np.random.default_rng(4)
+    image = rng.normal(0.5, 0.08, (40, 48)).astype(np.float32)
+    smap = np.full(image.shape, 0.05, np.float32)
+    smap[:, 24:] = 0.1
+    s = DenoiseSettings(model="tv", noise_mode="map", noise_map=smap, axes="YX")
+    code = python_snippet(run_record(s), "img", map_name="img noise map")
+    assert "'img noise map'" in code
+    ns = {"image": image, "noise_map": smap}
+    exec(compile(code, "<snippet>", "exec"), ns)  # noqa: S102
+    np.testing.assert_array_equal(ns["denoised"], _widget_run(image, s))
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_command_line_gives_the_widgets_array(case, tmp_path, capsys):
+    import shlex
+
+    from napari_denoise.cli import main
+    from napari_denoise.io import read_image, write_image
+
+    rng = np.random.default_rng(5)
+    image = rng.normal(0.5, 0.08, (2, 40, 48)).astype(np.float32)
+    src, dst = tmp_path / "my stack.tif", tmp_path / "out.tif"
+    write_image(src, image)
+    s = DenoiseSettings(**CASES[case])
+    cmd = command_line(run_record(s), str(src), str(dst))
+    words = shlex.split(cmd)
+    assert words[:5] == ["napari-denoise", "denoise", str(src), "-o", str(dst)]
+    assert main(words[1:]) == 0, capsys.readouterr().err
+    out, _ = read_image(dst)
+    np.testing.assert_array_equal(out, _widget_run(image, s))

@@ -27,7 +27,7 @@ from ._layers import (NOISE_MAP_SUFFIX, current_slice, layer_axes, layer_data, l
                       noise_map_for, place_layer, plane_props, take_plane)
 from .denoise_controls import device_choices
 from .denoise_dock import find_docked, open_docked, raise_dock
-from .denoise_inputs import DenoiseInputs
+from .denoise_results import DenoiseResults
 from .denoise_models import (KIND_LABELS, available_models, format_card, model_dims,
                              model_is_blind, model_key)
 from .denoise_worker import (Job, WorkerRuntimeError, drive, format_seconds, progress_text,
@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 
-class DenoiseWidget(DenoiseInputs):
+class DenoiseWidget(DenoiseResults):
     """Denoise an image layer with a pretrained network, a classical method or your model."""
 
     #: slices with more pixels than this are previewed on their visible region only
@@ -64,7 +64,8 @@ class DenoiseWidget(DenoiseInputs):
     # -- run / preview / cancel ---------------------------------------------------------
 
     def run(self, value=None):
-        """Denoise the whole layer into ``<name>_denoised`` (in a worker)."""
+        """Denoise the whole layer into ``<name>_denoised`` (in a worker), its settings
+        in the layer's metadata; it replaces the last result unless that was kept."""
         return self._launch("run")
 
     def preview(self, value=None):
@@ -102,9 +103,11 @@ class DenoiseWidget(DenoiseInputs):
         kwargs = settings.engine_kwargs()
         check_input(image, kwargs, rgb=layer.rgb)
         props = layer_props(layer)
+        map_layer = self.noise_map.value if settings.noise_mode == "map" else None
         if kind != "preview":
-            out = f"{layer.name}_denoised"
-            return Job(kind, layer, layer.name, out, props, kwargs["device"]), image, kwargs
+            job = Job(kind, layer, layer.name, f"{layer.name}_denoised", props, kwargs["device"],
+                      record=run_record(settings), map_layer=map_layer)
+            return job, image, kwargs
         index, disp = current_slice(self._viewer, layer, self.preview_max_pixels)
         image = take_plane(image, index, disp)
         smap = settings.noise_map if settings.noise_mode == "map" else None
@@ -115,9 +118,10 @@ class DenoiseWidget(DenoiseInputs):
         check_input(image, kwargs, rgb=layer.rgb)
         props = plane_props(props, index, disp)
         where = slice_label(index, self._axes_or_none() or layer_axes(layer))
-        out = preview_name(layer.name, where, run_record(plane))
-        job = Job(kind, layer, layer.name, out, props, kwargs["device"],
-                  key=self._previews.key(layer))
+        record = run_record(plane)
+        job = Job(kind, layer, layer.name, preview_name(layer.name, where, record), props,
+                  kwargs["device"], key=self._previews.key(layer), record=record,
+                  map_layer=map_layer)
         return job, image, kwargs
 
     def _on_slice_changed(self) -> None:
@@ -179,7 +183,7 @@ class DenoiseWidget(DenoiseInputs):
                          f"the result was added as '{job.out_name}'")
         info = result.info
         meta = dict(job.props["metadata"])
-        meta["napari_denoise"] = dict(info)
+        meta["napari_denoise"] = dict(info, settings=dict(job.record))
         if job.kind == "preview":
             if not self._previews.is_current(job.layer, job.key):
                 self.status.value = "The slice changed during the preview: preview again."
@@ -187,9 +191,10 @@ class DenoiseWidget(DenoiseInputs):
             meta["napari_denoise"]["preview"] = True
             self._previews.place(job.layer, job.key, job.out_name, result.image,
                                  dict(job.props, metadata=meta))
-        else:
-            place_layer(self._viewer, job.out_name, result.image,
-                        dict(job.props, metadata=meta))
+        else:  # replaces the last result unless it was kept
+            out = place_layer(self._viewer, job.out_name, result.image,
+                              dict(job.props, metadata=meta))
+            self._remember(job.layer, job.map_layer, job.record, out)
         self.progress_bar.value = 1000
         self.status.value = result_text(info, seconds)
         self._status_layer = job.layer

@@ -73,7 +73,8 @@ class DenoiseControls(Container):
             self.image_layer, self.method, self.method_info, self.card_button,
             self.noise_model, self.noise_mode, self.sigma_info, self.sigma_row, self.noise_map,
             self.strength, self.destripe, self.processing, self.axes, self.quality,
-            self.device, self.device_info, self.precision, self.tile, self.buttons, self.progress_bar, self.status,
+            self.device, self.device_info, self.precision, self.tile, self.buttons,
+            self.progress_bar, self.status, self.result_buttons,
         ])
         for lab in (self.method_info, self.sigma_info, self.device_info, self.status):
             lab.native.setWordWrap(True)
@@ -144,6 +145,18 @@ class DenoiseControls(Container):
         self.progress_bar = ProgressBar(name="progress_bar", label="Progress", min=0, max=1000,
                                         value=0)
         self.status = Label(name="status", label=" ")
+        self.keep_button = PushButton(
+            name="keep_button", text="Keep", enabled=False,
+            tooltip="Keep the last result as a layer named with its settings: the next run "
+                    "adds a new result instead of replacing it")
+        self.copy_command_button = PushButton(
+            name="copy_command_button", text="Copy as command line", enabled=False,
+            tooltip="Copy a napari-denoise command that repeats the last run on the image file")
+        self.copy_python_button = PushButton(
+            name="copy_python_button", text="Copy as Python", enabled=False,
+            tooltip="Copy Python code that repeats the last run on the image's array")
+        self.result_buttons = _row("result_buttons", "Result", [
+            self.keep_button, self.copy_command_button, self.copy_python_button])
 
     # -- choices -------------------------------------------------------------------------
 

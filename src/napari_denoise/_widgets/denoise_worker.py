@@ -39,6 +39,8 @@ class Job:
     device: str
     key: Any = None           # a preview's plane (slice_preview.slice_key)
     why_cancelled: str = ""   # said when it ends cancelled (else "Cancelled.")
+    record: dict = field(default_factory=dict)  # its settings (run_record.run_record)
+    map_layer: Any = None     # the noise-map layer, in map mode
     gen: Any = None
     cancel: threading.Event = field(default_factory=threading.Event)
     pbar: Any = None

@@ -3,11 +3,14 @@
 :func:`run_record` turns a :class:`~.settings.DenoiseSettings` (through its
 ``engine_kwargs()``, what the engine receives) into the settings an output layer keeps
 in its metadata; :func:`settings_label` says them in a few words for layer names;
-:func:`slice_label` names the plane a preview shows.
+:func:`slice_label` names the plane a preview shows; :func:`python_snippet` and
+:func:`command_line` repeat the run with ``napari_denoise.denoise`` or
+``napari-denoise denoise``, with the same arguments, so they give the same array.
 """
 
 from __future__ import annotations
 
+import shlex
 from pathlib import PurePath
 from typing import Any
 
@@ -86,3 +89,50 @@ def preview_name(layer_name: str, plane: str, rec: dict) -> str:
     """``"stack preview, Z 5 (ffdnet_gray, sigma 12.5)"``: which plane, which settings."""
     where = f", {plane}" if plane else ""
     return f"{layer_name} preview{where} ({settings_label(rec)})"
+
+
+def kept_name(layer_name: str, rec: dict) -> str:
+    """A result the user keeps: ``"stack denoised (ffdnet_gray, sigma 12.5)"``."""
+    return f"{layer_name} denoised ({settings_label(rec)})"
+
+
+def python_snippet(rec: dict, layer_name: str, map_name: str | None = None) -> str:
+    """Python that repeats the run on ``image`` (the layer's array) into ``denoised``."""
+    sigma = "noise_map" if rec["noise_level"] == "map" else repr(rec["noise_level"])
+    args = [f"sigma={sigma}", f"noise={rec['noise_model']!r}",
+            f"strength={rec['strength']!r}", f"destripe={rec['destripe']!r}",
+            f"axes={rec['axes']!r}", f"mode={rec['mode']!r}", f"device={rec['device']!r}",
+            f"tile={rec['tile']!r}", f"quality={rec['quality']!r}",
+            f"precision={rec['precision']!r}"]
+    lines = ["import napari_denoise", "",
+             f"# image: the array of the layer {layer_name!r}, e.g. "
+             f"image = viewer.layers[{layer_name!r}].data"]
+    if rec["noise_level"] == "map":
+        lines.append(f"# noise_map: the array of the noise-map layer {map_name or 'used'!r}")
+    lines.append(f"denoised = napari_denoise.denoise(\n    image, {rec['method']!r},")
+    for i in range(0, len(args), 4):
+        end = ")" if i + 4 >= len(args) else ","
+        lines.append("    " + ", ".join(args[i:i + 4]) + end)
+    return "\n".join(lines) + "\n"
+
+
+def command_line(rec: dict, input_path: str, output_path: str,
+                 map_path: str | None = None) -> str:
+    """``napari-denoise denoise IN -o OUT ...`` that repeats the run on the file
+    ``input_path`` (the layer's data) into ``output_path`` (a per-pixel noise level
+    from the file ``map_path``)."""
+    words = ["napari-denoise", "denoise", input_path, "-o", output_path,
+             "--model", rec["method"]]
+    if rec["noise_level"] == "map":
+        words += ["--noise-map", map_path or "noise_map.tif"]
+    else:
+        words += ["--sigma", str(rec["noise_level"]) if isinstance(rec["noise_level"], str)
+                  else repr(rec["noise_level"])]
+    words += ["--noise", rec["noise_model"], "--strength", repr(rec["strength"])]
+    if rec["destripe"]:
+        words.append("--destripe")
+    words += ["--axes", rec["axes"], "--mode", rec["mode"], "--device", rec["device"]]
+    if rec["tile"]:
+        words += ["--tile", str(rec["tile"])]
+    words += ["--quality", rec["quality"], "--precision", rec["precision"]]
+    return " ".join(shlex.quote(str(w)) for w in words)

@@ -1,0 +1,140 @@
+"""The Denoise widget's results in a real napari viewer: settings in the metadata, Keep,
+Copy as command line / Python (needs a display: run under xvfb-run)."""
+
+from __future__ import annotations
+
+import shlex
+
+import numpy as np
+import pytest
+
+pytest.importorskip("napari")
+pytest.importorskip("pytestqt")
+
+from napari_denoise._widgets import DenoiseWidget  # noqa: E402
+from napari_denoise._widgets import denoise as denoise_mod  # noqa: E402
+from napari_denoise._widgets import denoise_results as results_mod  # noqa: E402
+
+pytestmark = pytest.mark.gui
+
+WAIT_MS = 60_000
+
+
+@pytest.fixture
+def notes(monkeypatch):
+    got = []
+    for mod in (denoise_mod, results_mod):
+        monkeypatch.setattr(mod, "show_error", got.append)
+    monkeypatch.setattr(denoise_mod, "show_warning", got.append)
+    return got
+
+
+@pytest.fixture
+def viewer_widget(make_napari_viewer, plugin):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-denoise", "Denoise")
+    assert isinstance(widget, DenoiseWidget)
+    widget.method.value = "tv"  # classical: fast, and no model file needed
+    return viewer, widget
+
+
+def _run(qtbot, w):
+    worker = w.run()
+    assert worker is not None, "the run did not start"
+    with qtbot.waitSignal(worker.finished, timeout=WAIT_MS):
+        pass
+    assert not w.is_running
+
+
+def _image(shape=(2, 40, 48), seed=0):
+    return np.random.default_rng(seed).normal(0.5, 0.08, shape).astype(np.float32)
+
+
+def test_keep_then_a_second_run_leave_two_layers_with_their_settings(viewer_widget, qtbot,
+                                                                    notes):
+    viewer, w = viewer_widget
+    layer = viewer.add_image(_image(), name="stack")
+    w.image_layer.value = layer
+    w.noise_mode.value = "manual"
+    w.sigma_value.value = 0.05
+    assert not w.keep_button.enabled  # nothing to keep yet
+    _run(qtbot, w)
+    first = viewer.layers["stack_denoised"]
+    settings = first.metadata["napari_denoise"]["settings"]
+    assert settings["method"] == "tv" and settings["noise_level"] == pytest.approx(0.05)
+    assert settings["noise_model"] == "auto" and settings["strength"] == 1.0
+    assert settings["precision"] == "auto" and settings["quality"] == "fast"
+    assert w.keep_button.enabled
+    kept = w.keep()
+    # (the widget sees napari's proxies of the layers: compared by name)
+    assert first.name == "stack denoised (tv, sigma 0.05)" and kept.name == first.name
+    assert first.metadata["napari_denoise"]["kept"] is True
+    assert not w.keep_button.enabled
+    kept_data = first.data.copy()
+    # a second run with other settings: a new layer, the kept one untouched
+    w.strength.value = 2.0
+    _run(qtbot, w)
+    second = viewer.layers["stack_denoised"]
+    assert second is not first and first in viewer.layers
+    np.testing.assert_array_equal(first.data, kept_data)
+    assert not np.array_equal(second.data, first.data)
+    assert second.metadata["napari_denoise"]["settings"]["strength"] == 2.0
+    assert first.metadata["napari_denoise"]["settings"]["strength"] == 1.0
+    names = [lay.name for lay in viewer.layers]
+    assert names == ["stack", "stack denoised (tv, sigma 0.05)", "stack_denoised"]
+    # without Keep, a third run replaces the second (as before)
+    _run(qtbot, w)
+    assert viewer.layers["stack_denoised"] is second and len(viewer.layers) == 3
+    assert not notes, notes
+
+
+def test_copy_as_python_and_command_line_repeat_the_run(viewer_widget, qtbot, notes,
+                                                        tmp_path):
+    from qtpy.QtWidgets import QApplication
+
+    from napari_denoise.cli import main
+    from napari_denoise.io import read_image, write_image
+
+    viewer, w = viewer_widget
+    assert w.copy_python() is None and notes  # nothing to copy before a run
+    notes.clear()
+    src = tmp_path / "cells stack.tif"
+    write_image(src, _image())
+    [layer] = viewer.open(str(src))
+    w.image_layer.value = layer
+    w.axes.value = "ZYX"
+    w.noise_mode.value = "auto"
+    w.noise_model.value = "gaussian"  # the widget's own estimate is used
+    w.strength.value = 1.3
+    qtbot.waitUntil(lambda: w.settings().estimate is not None, timeout=WAIT_MS)
+    _run(qtbot, w)
+    out = viewer.layers[f"{layer.name}_denoised"]
+    # Python: executed on the layer's array, the same array
+    code = w.copy_python()
+    assert QApplication.clipboard().text() == code
+    ns = {"image": np.asarray(layer.data)}
+    exec(compile(code, "<copied>", "exec"), ns)  # noqa: S102 - the code the widget wrote
+    np.testing.assert_array_equal(ns["denoised"], out.data)
+    # command line: the layer's file in, run as it is, the same array
+    cmd = w.copy_command()
+    assert QApplication.clipboard().text() == cmd
+    words = shlex.split(cmd)
+    assert words[:3] == ["napari-denoise", "denoise", str(src)]
+    dst = tmp_path / "cells stack_denoised.tif"
+    assert words[4] == str(dst) and not dst.exists()
+    assert main(words[1:]) == 0
+    got, _ = read_image(dst)
+    np.testing.assert_array_equal(got, out.data)
+    assert not notes, notes
+
+
+def test_copy_command_of_a_layer_without_a_file_names_the_file_to_save(viewer_widget, qtbot,
+                                                                       notes):
+    viewer, w = viewer_widget
+    layer = viewer.add_image(_image((40, 48)), name="img")
+    w.image_layer.value = layer
+    w.noise_mode.value = "manual"
+    _run(qtbot, w)
+    cmd = w.copy_command()
+    assert shlex.split(cmd)[2:5] == ["img.tif", "-o", "img_denoised.tif"]
+    assert "Save 'img' as TIFF first" in w.status.value
