@@ -20,6 +20,7 @@ except ImportError:  # pragma: no cover - running from a source tree
 from .api import (TrainedModel, create_network, denoise, denoise_iter, estimate_noise,
                   list_architectures, list_models, load_model, remove_stripes, save_model,
                   score, train_noise2noise, train_noise2noise_iter, tune)
+from .core.chunked import denoise_to_zarr
 from .core.inference import Cancelled, DenoiseError, DenoiseResult, Progress
 from .core.noise import NoiseEstimate
 from .core.score import ResidualStats, Score
@@ -33,6 +34,7 @@ __all__ = [
     "Progress",
     "denoise",
     "denoise_iter",
+    "denoise_to_zarr",
     "estimate_noise",
     "NoiseEstimate",
     "remove_stripes",

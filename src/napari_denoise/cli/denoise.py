@@ -13,13 +13,17 @@ from ._common import (PROG, CLIError, alias_text, auto_text, axes_arg, axes_over
 
 def add_denoise(sub) -> None:
     p = sub.add_parser(
-        "denoise", help="denoise an image file",
+        "denoise", help="denoise an image file or a zarr store",
         description="Denoise an image file (TIFF, PNG, JPEG, .npy ...) and write the result\n"
-                    "with the input's axes, data type, pixel size and unit.",
+                    "with the input's axes, data type, pixel size and unit. A zarr or\n"
+                    "OME-Zarr store (IN, or OUT ending in .zarr) is denoised plane by plane\n"
+                    "into a zarr store, in bounded memory; an interrupted run is finished\n"
+                    "by running the same command again.",
         epilog="examples:\n"
                f"  {PROG} denoise noisy.tif -o clean.tif\n"
                f"  {PROG} denoise stack.tif -o out.tif --model dncnn_blind --axes ZYX\n"
-               f"  {PROG} denoise photo.png -o out.png --model bm3d --sigma 20",
+               f"  {PROG} denoise photo.png -o out.png --model bm3d --sigma 20\n"
+               f"  {PROG} denoise big.ome.zarr -o big_denoised.ome.zarr",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", metavar="IN", help="image file to denoise")
     p.add_argument("-o", "--output", metavar="OUT", required=True,
@@ -96,7 +100,10 @@ def _add_compute_options(p) -> None:
 def _run_denoise(args) -> int:
     from ..core.inference import denoise_iter
     from ..io import write_image
+    from .zarr_run import run_zarr, wants_zarr
 
+    if wants_zarr(args):  # out of core: unit by unit into a zarr store, resumable
+        return run_zarr(args, _report)
     dst = Path(args.output)
     data, meta, axes = _read_input(args)
     sigma = _sigma_or_map(args, data)

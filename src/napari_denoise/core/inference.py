@@ -116,7 +116,10 @@ def _value_range(image, data_range) -> tuple[float, float]:
 
 def _denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", device="auto",
                   tile=None, overlap=None, data_range=None, noise="auto", strength=1.0,
-                  destripe=False, precision="auto", quality="fast", colour_space="opponent"):
+                  destripe=False, precision="auto", quality="fast", colour_space="opponent",
+                  sink=None):
+    """``sink``: see :func:`.runner.run_units` (out-of-core runs write there, and the
+    result's ``image`` is None)."""
     t_start = time.perf_counter()
     auto_model = model is None or (isinstance(model, str) and model.lower() == "auto")
     den = _resolve(model, device, precision, quality)
@@ -143,18 +146,24 @@ def _denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", de
     info = _info(plan, layout, lo, hi, destripe, model, quality)
     info.warnings += plan.warnings(hi - lo, layout.view if isinstance(image, np.ndarray)
                                    else None)
-    out = np.empty(image.shape, dtype=dt)
-    out_c = to_canonical(out, axes)
+    out = np.empty(image.shape, dtype=dt) if sink is None else None
+    out_c = to_canonical(out, axes) if sink is None else None
     if hi - lo <= 0:  # constant image: nothing to denoise
-        out_c[...] = layout.view
+        if sink is None:
+            out_c[...] = layout.view
+        else:
+            for ui, (t, z, g) in enumerate(layout.units()):
+                if ui not in sink.skip:
+                    sink.write(ui, t, z, g, np.asarray(layout.read(layout.view, t, z, g)))
         info.seconds = time.perf_counter() - t_start
         yield Progress(1, 1, "constant image: returned unchanged", info.seconds)
         return DenoiseResult(out, info)
 
     stats = RunStats()
     yield from run_units(layout, plan, out_c, scale=hi - lo, bounds=bounds, dtype=dt, tile=tile,
-                         overlap=overlap, lazy_float=lazy_float, destripe=destripe, stats=stats)
-    if layout.alpha:
+                         overlap=overlap, lazy_float=lazy_float, destripe=destripe, stats=stats,
+                         sink=sink)
+    if layout.alpha and sink is None:
         out_c[:, :, 3] = layout.view[:, :, 3]
     info.warnings += stats.guard.warnings()
     info.update(tile=stats.tile, tiles=stats.tiles, oom_retries=stats.oom_retries,

@@ -83,9 +83,13 @@ def _prepare(layout, t, z, g, plan, scale, lazy_float, destripe):
 
 
 def run_units(layout, plan, out_c, *, scale, bounds, dtype, tile=None, overlap=None,
-              lazy_float=False, destripe=False, stats: RunStats | None = None):
+              lazy_float=False, destripe=False, stats: RunStats | None = None, sink=None):
     """Generator: denoise every unit of ``layout`` into ``out_c`` (the output's canonical
-    view), yielding a Progress per tile; fills and returns ``stats``."""
+    view), yielding a Progress per tile; fills and returns ``stats``.
+
+    ``sink`` (out-of-core runs): an object with ``skip`` (indices of units already
+    written, not recomputed) and ``write(index, t, z, g, result)``, used instead of
+    ``out_c``; each unit goes to it as soon as it is finished."""
     den = plan.den
     stats = stats if stats is not None else RunStats()
     units = layout.units()
@@ -95,6 +99,9 @@ def run_units(layout, plan, out_c, *, scale, bounds, dtype, tile=None, overlap=N
     yield count.progress()
     try:
         for ui, (t, z, g) in enumerate(units):
+            if sink is not None and ui in sink.skip:
+                count.done += len(tiles.plan)
+                continue
             done_before = count.done
             while True:
                 try:
@@ -113,7 +120,10 @@ def run_units(layout, plan, out_c, *, scale, bounds, dtype, tile=None, overlap=N
             res = _back_to_data(acc, plan, bounds, dtype)
             if not stats.guard.full:
                 stats.guard.add(raw, res, plan.noise_std(raw, smap_u, scale, layout.unit_axes))
-            layout.write(out_c, t, z, g, res)
+            if sink is not None:
+                sink.write(ui, t, z, g, res)
+            else:
+                layout.write(out_c, t, z, g, res)
     finally:
         # also on cancel (GeneratorExit) or failure: free GPU memory for the next run
         release(den.device)

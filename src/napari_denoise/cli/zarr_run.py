@@ -1,0 +1,71 @@
+"""``napari-denoise denoise IN -o OUT.zarr``: out-of-core runs into a zarr store.
+
+Used when IN is a zarr / OME-Zarr store or OUT ends in ``.zarr``. Each finished plane
+(volume in 3-D mode) is written at once, with a progress bar (tqdm) and an ETA;
+Ctrl-C leaves a store that the same command finishes.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ._common import PROG, CLIError
+
+
+def wants_zarr(args) -> bool:
+    from ..io.zarr_store import is_zarr_path
+
+    return is_zarr_path(args.input) or Path(args.output).suffix.lower() == ".zarr"
+
+
+def run_zarr(args, report) -> int:
+    """Run one out-of-core denoise; ``report(info, dst, quiet)`` prints the summary."""
+    from ..core.chunked import denoise_to_zarr_iter
+
+    src, dst = Path(args.input), Path(args.output)
+    if Path(args.output).suffix.lower() != ".zarr":
+        raise CLIError(f"a zarr input is written to a zarr store: give -o ending in .zarr "
+                       f"(or .ome.zarr), not {dst.name}", 2)
+    if not src.exists():
+        raise CLIError(f"input not found: {src}", 2)
+    if args.noise_map:
+        raise CLIError("--noise-map is not available for zarr output; give --sigma or let it "
+                       "be estimated", 2)
+    gen = denoise_to_zarr_iter(
+        str(src), str(dst), args.model, axes=args.axes, overwrite=args.overwrite,
+        sigma=args.sigma, mode=args.mode, device=args.device, tile=args.tile,
+        noise=args.noise, strength=args.strength, destripe=args.destripe,
+        data_range=args.data_range, quality=args.quality, precision=args.precision,
+        colour_space=args.colour_space)
+    bar, done = None, 0
+    try:
+        while True:
+            p = next(gen)
+            if args.quiet:
+                continue
+            if bar is None:
+                from tqdm import tqdm
+
+                bar = tqdm(total=p.total, unit="tile", file=sys.stderr, dynamic_ncols=True,
+                           desc=p.message or "denoising")
+            elif p.total != bar.total:  # a new phase: noise estimate, then the tiles
+                bar.reset(total=p.total)
+                bar.set_description(p.message or "denoising")
+                done = 0
+            bar.update(p.done - done)
+            done = p.done
+    except StopIteration as stop:
+        result = stop.value
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        print(f"{PROG}: interrupted; the finished planes are in {dst}: run the same command "
+              f"again to finish it", file=sys.stderr)
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+        gen.close()
+    report(result.info, dst, args.quiet)
+    return 0
