@@ -23,9 +23,12 @@ def add_denoise(sub) -> None:
                f"  {PROG} denoise noisy.tif -o clean.tif\n"
                f"  {PROG} denoise stack.tif -o out.tif --model dncnn_blind --axes ZYX\n"
                f"  {PROG} denoise photo.png -o out.png --model bm3d --sigma 20\n"
-               f"  {PROG} denoise big.ome.zarr -o big_denoised.ome.zarr",
+               f"  {PROG} denoise big.ome.zarr -o big_denoised.ome.zarr\n"
+               f"  {PROG} denoise 'plate/*.tif' -o denoised/",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", metavar="IN", help="image file to denoise")
+    p.add_argument("input", metavar="IN",
+                   help="image file or zarr store to denoise; or a folder or a quoted glob "
+                        "pattern ('plate/*.tif') for many files, with OUT a folder")
     p.add_argument("-o", "--output", metavar="OUT", required=True,
                    help="output file (format from the extension); never the input file; an "
                         "existing file is replaced only if an earlier run wrote it, or with "
@@ -100,8 +103,11 @@ def _add_compute_options(p) -> None:
 def _run_denoise(args) -> int:
     from ..core.inference import denoise_iter
     from ..io import write_image
+    from .batch_run import run_batch, wants_batch
     from .zarr_run import run_zarr, wants_zarr
 
+    if wants_batch(args):  # a glob pattern or a folder: every file, failures skipped
+        return run_batch(args, _run_denoise)
     if wants_zarr(args):  # out of core: unit by unit into a zarr store, resumable
         return run_zarr(args, _report)
     dst = Path(args.output)
