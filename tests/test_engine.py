@@ -277,7 +277,7 @@ def test_constant_image_returned_unchanged(net):
 
 
 def test_dask_array_input(net, rng):
-    da = pytest.importorskip("dask.array")
+    import dask.array as da
     arr = _img(rng, (4, 40, 40), np.uint16)
     lazy = da.from_array(arr, chunks=(1, 40, 40))
     out = nd.denoise(lazy, net, axes="ZYX", device="cpu")
@@ -292,9 +292,13 @@ def test_cuda_request_without_gpu_is_clear(net, rng):
 
 
 def test_lazy_input_with_nan_is_refused(net):
-    da = pytest.importorskip("dask.array")
+    import dask.array as da
     arr = np.zeros((3, 32, 32), np.float32)
     arr[2, 5, 5] = np.nan  # in a plane the range sample may not see
+    lazy = nd.denoise(da.from_array(arr, chunks=(1, 32, 32)), net, axes="ZYX", sigma=0.1,
+                      device="cpu")  # lazy: refused when the plane is computed
     with pytest.raises(DenoiseError, match="NaN"):
-        nd.denoise(da.from_array(arr, chunks=(1, 32, 32)), net, axes="ZYX", sigma=0.1,
-                   device="cpu")
+        lazy.compute()
+    with pytest.raises(DenoiseError, match="NaN"):  # and by the engine directly
+        nd.core.progress.run_to_end(nd.denoise_iter(
+            da.from_array(arr, chunks=(1, 32, 32)), net, axes="ZYX", sigma=0.1, device="cpu"))

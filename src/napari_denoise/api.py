@@ -18,6 +18,11 @@ def denoise(image, model="auto", *, sigma=None, noise="auto", strength=1.0, dest
             colour_space="opponent", tune=False) -> np.ndarray:
     """Denoise ``image`` and return an array of the same shape and dtype.
 
+    A dask array gives a dask array: nothing is computed until it is asked for
+    (``.compute()``, ``.to_zarr()``, a ``dask.distributed`` client), block by block
+    (whole planes; whole volumes in 3-D mode), with one value range and one noise
+    estimate for all blocks. For stores larger than memory see :func:`denoise_to_zarr`.
+
     Parameters
     ----------
     image : array-like (numpy or dask)
@@ -81,6 +86,13 @@ def denoise(image, model="auto", *, sigma=None, noise="auto", strength=1.0, dest
         self-supervised error of Noise2Self on a central 256x256 crop (see :func:`tune`),
         and the best is used. Costs about 5 runs per strength on the crop.
     """
+    from .core.lazy import denoise_lazy, is_lazy
+
+    if is_lazy(image):  # a dask array in, a dask array out: nothing computed yet
+        return denoise_lazy(image, model, sigma=sigma, axes=axes, mode=mode, device=device,
+                            tile=tile, data_range=data_range, noise=noise, strength=strength,
+                            destripe=destripe, quality=quality, precision=precision,
+                            colour_space=colour_space, tune=tune)
     gen = inference.denoise_iter(image, model, sigma=sigma, axes=axes, mode=mode,
                                  device=device, tile=tile, data_range=data_range, noise=noise,
                                  strength=strength, destripe=destripe, quality=quality,

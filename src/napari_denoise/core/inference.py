@@ -117,9 +117,10 @@ def _value_range(image, data_range) -> tuple[float, float]:
 def _denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", device="auto",
                   tile=None, overlap=None, data_range=None, noise="auto", strength=1.0,
                   destripe=False, precision="auto", quality="fast", colour_space="opponent",
-                  sink=None):
+                  sink=None, bounds=None):
     """``sink``: see :func:`.runner.run_units` (out-of-core runs write there, and the
-    result's ``image`` is None)."""
+    result's ``image`` is None). ``bounds``: the :class:`OutputBounds` of the whole
+    data when ``image`` is one block of it (lazy runs)."""
     t_start = time.perf_counter()
     auto_model = model is None or (isinstance(model, str) and model.lower() == "auto")
     den = _resolve(model, device, precision, quality)
@@ -131,7 +132,10 @@ def _denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", de
     lo, hi = _value_range(image, data_range)
     dt = np.dtype(image.dtype)
     lazy_float = dt.kind == "f" and not isinstance(image, np.ndarray)
-    bounds = output_bounds(image, dt)  # also refuses NaN/inf in numpy input (lazy: per unit)
+    if bounds is None:  # also refuses NaN/inf in numpy input (lazy: per unit)
+        bounds = output_bounds(image, dt)
+    elif isinstance(image, np.ndarray):
+        check_finite(image)  # a block of lazy data: all of it
 
     switch = None
     if auto_model and den.name == DEFAULT_MODEL and layout.mode == "2d" \
