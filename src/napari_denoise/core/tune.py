@@ -100,7 +100,8 @@ def tuned_strength(image, model, sigma, axes, strengths, kwargs):
     """Generator for the engine: the best of ``strengths`` (True: the defaults) for
     ``model`` on ``image``, and a note saying how it was chosen."""
     strengths = DEFAULT_STRENGTHS if strengths is True else strengths
-    keep = {k: kwargs[k] for k in ("noise", "device", "precision", "colour_space", "mode",
+    # scored on one plane: the mode (2-D / 3-D) is not passed on
+    keep = {k: kwargs[k] for k in ("noise", "device", "precision", "colour_space",
                                    "data_range") if k in kwargs}
     tuned = yield from tune_iter(image, [model], strengths, sigma=sigma, axes=axes, **keep)
     tried = ", ".join(f"{s.strength:g}" for s in sorted(tuned.scores, key=lambda s: s.strength))
