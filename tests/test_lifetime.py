@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from qtpy.QtCore import QTimer
 
 pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
@@ -135,13 +136,17 @@ def test_closing_the_panel_stops_training_and_keeps_its_model(make_napari_viewer
     models = Path(os.environ["NAPARI_DENOISE_MODELS"])
     models.mkdir(parents=True, exist_ok=True)
     (models / "my_model.safetensors").write_bytes(b"the user's earlier model")
-    steps, at_close = [], []
+    steps, at_close, asked = [], [], []
+
+    def close():  # from the event loop, as a click would (not inside a worker report)
+        at_close.extend((lay.name, lay.data.copy()) for lay in viewer.layers)
+        _close_panel(viewer, w)
 
     def on_progress(msg):
         steps.append(msg["info"]["step"])
-        if msg["info"]["step"] >= 5 and w._life.alive:
-            at_close.extend(lay.name for lay in viewer.layers)
-            _close_panel(viewer, w)
+        if msg["info"]["step"] >= 5 and not asked:
+            asked.append(1)
+            QTimer.singleShot(0, close)
 
     worker = w.train()
     worker.yielded.connect(on_progress)
@@ -154,7 +159,10 @@ def test_closing_the_panel_stops_training_and_keeps_its_model(make_napari_viewer
     assert saved.is_file()
     assert (models / "my_model.safetensors").read_bytes() == b"the user's earlier model"
     assert info and str(saved) in info[-1] and "closed" in info[-1]
-    assert [lay.name for lay in viewer.layers] == at_close  # no preview came after
+    # no preview came after: the layers are those at the close, with the same data
+    assert [lay.name for lay in viewer.layers] == [name for name, _ in at_close]
+    for lay, (_, data) in zip(viewer.layers, at_close):
+        np.testing.assert_array_equal(lay.data, data)
     assert w.train() is None  # a closed panel starts nothing
 
 

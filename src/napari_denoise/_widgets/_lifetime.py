@@ -119,18 +119,12 @@ class Lifetime(QObject):
         return True
 
     def eventFilter(self, obj, event):  # noqa: N802 - Qt's name
-        if obj is self._native and event.type() == QEvent.Type.ParentChange:
-            # napari may re-parent a widget while docking it: judge once it settled
-            QTimer.singleShot(0, self._check_parent)
-        return False
-
-    def _check_parent(self) -> None:
-        try:
-            orphan = self._native.parent() is None
-        except RuntimeError:  # deleted
-            orphan = True
-        if orphan:
+        # taken out of its dock (docking gives it a parent; nothing else takes it away):
+        # end at once, before any queued worker report is delivered
+        if obj is self._native and event.type() == QEvent.Type.ParentChange and \
+                obj.parent() is None:
             self.end()
+        return False
 
 
 def _running(worker) -> bool:
