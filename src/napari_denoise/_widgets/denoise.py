@@ -261,9 +261,10 @@ def find_denoise_widget(viewer) -> DenoiseWidget | None:
     return find_docked(viewer, DenoiseWidget)
 
 
-def open_denoise_widget(viewer, notify) -> DenoiseWidget | None:
-    """The docked Denoise widget, docked first if there is none; ``notify(msg)`` on failure."""
-    return open_docked(viewer, "napari-denoise", "Denoise", DenoiseWidget, notify)
+def open_denoise_widget(viewer, notify, beside=None) -> DenoiseWidget | None:
+    """The docked Denoise widget, docked first if there is none (as a tab beside the
+    panel ``beside``); ``notify(msg)`` on failure."""
+    return open_docked(viewer, "napari-denoise", "Denoise", DenoiseWidget, notify, beside)
 
 
 def _notify_error(msg: str) -> None:

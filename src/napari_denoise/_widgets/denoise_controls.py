@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING
 from magicgui.widgets import (CheckBox, ComboBox, Container, FloatSlider, FloatSpinBox, Label,
                               LineEdit, ProgressBar, PushButton, RadioButtons, SpinBox)
 from napari.layers import Image
+from qtpy.QtWidgets import QSizePolicy
 
 from ..core.axes import AxesError, normalize_axes
 from ._layers import layer_data
+from ._panel import MoreSettings, ScrollPanel
 from .denoise_models import (available_models, format_card, model_dims, model_is_blind,
                              model_key, model_label, ordered_models)
 from .settings import MODES, NOISE_MODELS, NOISE_MODES, DenoiseSettings
@@ -57,8 +59,9 @@ def _row(name: str, label: str, widgets: list) -> Container:
     return row
 
 
-class DenoiseControls(Container):
-    """The controls of the Denoise widget, bound to a :class:`DenoiseSettings`."""
+class DenoiseControls(ScrollPanel):
+    """The controls of the Denoise widget, bound to a :class:`DenoiseSettings`; the
+    advanced ones folded under "More settings"."""
 
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
@@ -69,20 +72,25 @@ class DenoiseControls(Container):
         self._make_input_controls()
         self._make_noise_controls()
         self._make_run_controls()
+        self.more = MoreSettings([
+            self.noise_model, self.destripe, self.processing, self.axes, self.quality,
+            self.device, self.device_info, self.precision, self.tile_row])
         self.extend([
             self.image_layer, self.method, self.method_info, self.card_button,
-            self.noise_model, self.noise_mode, self.sigma_info, self.sigma_row, self.noise_map,
-            self.strength, self.destripe, self.processing, self.axes, self.quality,
-            self.device, self.device_info, self.precision, self.tile, self.buttons,
-            self.progress_bar, self.status, self.result_buttons,
+            self.noise_mode, self.sigma_info, self.sigma_row, self.noise_map, self.strength,
+            self.more.button, *self.more.widgets,
+            self.buttons, self.progress_bar, self.status, self.result_buttons,
+            self.copy_buttons,
         ])
         for lab in (self.method_info, self.sigma_info, self.device_info, self.status):
-            lab.native.setWordWrap(True)
+            lab.native.setWordWrap(True)  # long texts wrap instead of widening the panel
+            lab.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.fit()
         reason = _gpu_reason()
         if reason:
             self.device_info.value = f"No GPU: {reason}"
             self.device.tooltip = f"No GPU is used: {reason}"
-        self.device_info.visible = bool(reason)
+        self.more.show_if(self.device_info, bool(reason))
         self.card_button.changed.connect(self.show_model_card)
         self.sigma_slider.changed.connect(self._on_slider)
         self.sigma_value.changed.connect(self._on_spin)
@@ -130,9 +138,10 @@ class DenoiseControls(Container):
         self.precision = ComboBox(name="precision", label="Precision",
                                   choices=PRECISION_CHOICES, value="auto",
                                   tooltip=PRECISION_TIP)
-        self.tile = SpinBox(name="tile", label="Tile size (0: automatic)", min=0, max=8192, step=16,
-                            value=0,
-                            tooltip="Tile side in pixels; 0 picks one from the memory available")
+        self.tile = SpinBox(name="tile", min=0, max=8192, step=16, value=0,
+                            tooltip="Tile side in pixels; 0 picks one from the memory "
+                                    "available")
+        self.tile_row = _row("tile_row", "Tile size", [self.tile, Label(value="0: automatic")])
         self.preview_button = PushButton(name="preview_button", text="Preview",
                                          tooltip="Denoise the slice shown (visible region of "
                                                  "big images) into a preview layer named after "
@@ -155,8 +164,9 @@ class DenoiseControls(Container):
         self.copy_python_button = PushButton(
             name="copy_python_button", text="Copy as Python", enabled=False,
             tooltip="Copy Python code that repeats the last run on the image's array")
-        self.result_buttons = _row("result_buttons", "Result", [
-            self.keep_button, self.copy_command_button, self.copy_python_button])
+        self.result_buttons = _row("result_buttons", "Result", [self.keep_button])
+        self.copy_buttons = _row("copy_buttons", " ", [self.copy_command_button,
+                                                       self.copy_python_button])
 
     # -- choices -------------------------------------------------------------------------
 

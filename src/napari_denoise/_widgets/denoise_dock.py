@@ -47,21 +47,51 @@ def find_docked(viewer, cls: type[W]) -> W | None:
 
 
 def open_docked(viewer, plugin: str, name: str, cls: type[W],
-                notify: Callable[[str], None]) -> W | None:
+                notify: Callable[[str], None], beside=None) -> W | None:
     """The docked ``cls`` widget, docked first (the plugin's widget ``name``) if there
-    is none; ``notify(msg)`` and None on failure."""
+    is none, as a tab beside the dock of the widget ``beside`` (not under it: docks
+    stacked one under another pushed the window past a laptop's screen);
+    ``notify(msg)`` and None on failure."""
     found = find_docked(viewer, cls)
     if found is not None:
         return found
     try:
-        _, widget = viewer.window.add_plugin_dock_widget(plugin, name)
+        dock, widget = viewer.window.add_plugin_dock_widget(plugin, name)
     except Exception as exc:  # noqa: BLE001 - not registered, no window, a failing factory
         notify(f"could not open the {name} widget: {exc}")
         return None
     found = as_magicgui(widget, cls)
     if found is None:
         notify(f"could not open the {name} widget: napari gave {type(widget).__name__}")
+    elif beside is not None:
+        tab_beside(dock, beside)
     return found
+
+
+def dock_of(widget):
+    """The QDockWidget holding a docked magicgui ``widget`` (None if not docked)."""
+    from qtpy.QtWidgets import QDockWidget
+
+    try:
+        w = widget.native
+        while w is not None and not isinstance(w, QDockWidget):
+            w = w.parent()
+    except RuntimeError:  # deleted
+        return None
+    return w
+
+
+def tab_beside(dock, widget) -> None:
+    """Put ``dock`` in a tab with the dock of ``widget``; the main window both are in
+    is the docks' Qt parent."""
+    from qtpy.QtWidgets import QMainWindow
+
+    other = dock_of(widget)
+    main = other.parent() if other is not None else None
+    if isinstance(main, QMainWindow) and main is dock.parent():
+        main.tabifyDockWidget(other, dock)
+        dock.show()
+        dock.raise_()
 
 
 def raise_dock(widget) -> None:

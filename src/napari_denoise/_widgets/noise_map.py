@@ -354,7 +354,7 @@ class NoiseMapWidget(NoiseMapControls):
         if layer is None or out is None:
             _notify_error("Noise map: show a map first (Estimate, or Show map)")
             return None
-        dw = open_denoise_widget(self._viewer, _notify_error)
+        dw = open_denoise_widget(self._viewer, _notify_error, beside=self)
         if dw is None:
             return None
         dw.image_layer.reset_choices()

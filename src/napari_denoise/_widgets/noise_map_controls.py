@@ -9,6 +9,7 @@ from magicgui.widgets import (ComboBox, Container, FloatSpinBox, Label, LineEdit
 from napari.layers import Image
 
 from ._layers import NOISE_MAP_SUFFIX, find_layer, noise_map_for
+from ._panel import ScrollPanel
 from .noise_map_plot import MeanVariancePlot
 from .noise_map_rules import NOISE_MODELS, SOURCE_LAYER, SOURCE_MODEL, format_value
 
@@ -22,8 +23,9 @@ def _line(name: str, label: str, tooltip: str) -> LineEdit:
     return LineEdit(name=name, label=label, tooltip=tooltip)
 
 
-class NoiseMapControls(Container):
-    """The fields of the Noise map widget, laid out; no reactions of their own."""
+class NoiseMapControls(ScrollPanel):
+    """The fields of the Noise map widget, laid out (in a scroll area); no reactions of
+    their own."""
 
     def __init__(self, napari_viewer):
         super().__init__(labels=True)
@@ -37,6 +39,7 @@ class NoiseMapControls(Container):
                      self.source, self.source_layer, self.status])
         for lab in (self.message, self.status):
             lab.native.setWordWrap(True)
+        self.fit()
 
     def _add_input_controls(self) -> None:
         self.image_layer = ComboBox(name="image_layer", label="Image",

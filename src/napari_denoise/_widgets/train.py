@@ -309,7 +309,7 @@ class TrainWidget(TrainPreviews):
             path = self.save()
             if path is None:
                 return None
-        dw = open_denoise_widget(self._viewer, _notify_error)
+        dw = open_denoise_widget(self._viewer, _notify_error, beside=self)
         if dw is None:
             return None
         dw.refresh_models()

@@ -18,6 +18,7 @@ from qtpy.QtWidgets import QSizePolicy
 from ._layers import layer_axes
 from .denoise_controls import device_choices
 from .denoise_models import available_models, model_key
+from ._panel import MoreSettings, ScrollPanel
 from .train_plot import LossPlot
 from .train_settings import (ARCH_ARGS, ARCHS, DISTANCES, LOSSES, NO_INIT, PAIR_HELP, PAIRS,
                              SIZES, LayerInfo, TrainSettings, stack_axis_choices)
@@ -37,14 +38,15 @@ def layer_info(layer: Image | None) -> LayerInfo | None:
                      axis_labels=tuple(str(a) for a in layer.axis_labels))
 
 
-def _row(name: str, widgets: list) -> Container:
-    row = Container(name=name, label=" ", layout="horizontal", labels=False, widgets=widgets)
+def _row(name: str, widgets: list, label: str = " ") -> Container:
+    row = Container(name=name, label=label, layout="horizontal", labels=False, widgets=widgets)
     row.margins = (0, 0, 0, 0)
     return row
 
 
-class TrainControls(Container):
-    """The controls of the Train widget, bound to a :class:`TrainSettings`."""
+class TrainControls(ScrollPanel):
+    """The controls of the Train widget, bound to a :class:`TrainSettings`; the network
+    and the optimiser folded under "More settings"."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
@@ -54,16 +56,19 @@ class TrainControls(Container):
         self._make_data_controls()
         self._make_network_controls()
         self._make_run_controls()
+        self.more = MoreSettings([self.reference_layer, self.model, self.size, self.patch,
+                                  self.batch, self.lr, self.loss, self.device])
         self.extend([
             self.data_layer, self.pairs, self.pairs_info, self.target_layer, self.axis,
-            self.distance, self.reference_layer, self.model, self.size, self.init,
-            self.patch, self.batch, self.lr, self.loss, self.minutes, self.steps, self.device,
+            self.distance, self.init, self.minutes, self.steps_row,
+            self.more.button, *self.more.widgets,
             self.buttons, self.progress_bar, self.status, self.plot_box, self.model_name,
             self.result_buttons,
         ])
         for lab in (self.pairs_info, self.status):
             lab.native.setWordWrap(True)
             lab.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.fit()
 
     def _make_data_controls(self):
         self.data_layer = ComboBox(name="data_layer", label="Noisy data",
@@ -96,19 +101,22 @@ class TrainControls(Container):
         self.patch = SpinBox(name="patch", label="Patch size", min=16, max=512, step=8,
                              value=64, tooltip="Side in pixels of the training crops")
         self.batch = SpinBox(name="batch", label="Batch size", min=1, max=256, value=8)
-        self.lr = FloatSpinBox(name="lr", label="Learning rate (0: automatic)", min=0.0,
-                               max=0.1, step=1e-5, value=0.0,
-                               tooltip="Peak learning rate; default 1e-3 (2e-4 when "
-                                       "fine-tuning)")
+        self.lr = FloatSpinBox(name="lr", label="Learning rate", min=0.0, max=0.1, step=1e-5,
+                               value=0.0, tooltip="Peak learning rate; automatic (0): 1e-3, "
+                                                  "2e-4 when fine-tuning")
+        self.lr.native.setSpecialValueText("automatic")
         self.loss = ComboBox(name="loss", label="Loss", choices=list(LOSSES), value="l2",
                              tooltip="l2: the Noise2Noise choice; l1 / charbonnier: robust "
                                      "to outliers")
-        self.minutes = FloatSpinBox(name="minutes", label="Minutes (0 = no limit)", min=0.0,
-                                    max=10000.0, step=0.5, value=5.0)
-        self.steps = SpinBox(name="steps", label="Steps (0 = by time)", min=0, max=10_000_000,
-                             step=100, value=0,
+        self.minutes = FloatSpinBox(name="minutes", label="Minutes", min=0.0, max=10000.0,
+                                    step=0.5, value=5.0, tooltip="Training time; 0: no limit")
+        self.minutes.native.setSpecialValueText("no limit")
+        self.steps = SpinBox(name="steps", min=0, max=10_000_000, step=100, value=0,
                              tooltip="Training steps; with minutes too, whichever ends "
-                                     "first. Both 0: 2000 steps (400 when fine-tuning)")
+                                     "first; 0: by time. Both 0: 2000 steps (400 when "
+                                     "fine-tuning)")
+        self.steps_row = _row("steps_row", [self.steps, Label(value="0: by time")],
+                              label="Steps")
         self.device = ComboBox(name="device", label="Device", choices=device_choices())
 
     def _make_run_controls(self):
