@@ -30,8 +30,8 @@ from .denoise_dock import find_docked, open_docked, raise_dock
 from .denoise_results import DenoiseResults
 from .denoise_models import (KIND_LABELS, available_models, format_card, model_dims,
                              model_is_blind, model_key)
-from .denoise_worker import (Job, WorkerRuntimeError, drive, format_seconds, progress_text,
-                             release_gpu_memory, result_text)
+from .denoise_worker import (Job, WorkerRuntimeError, close_progress_bar, drive, format_seconds,
+                             progress_text, release_gpu_memory, result_text)
 from .run_record import preview_name, run_record, slice_label
 from .settings import MODES, NOISE_MODELS, NOISE_MODES, DenoiseSettings, check_input
 from .slice_preview import SlicePreviews
@@ -248,11 +248,7 @@ def _end_job(job: Job, *, closed: bool = True) -> None:
             job.gen.close()
         except (RuntimeError, ValueError):  # still running / closed already
             pass
-    if job.pbar is not None:
-        try:
-            job.pbar.close()
-        except RuntimeError:  # its Qt view was deleted with the window
-            pass
+    close_progress_bar(job.pbar)
     release_gpu_memory(job.device)
 
 

@@ -106,3 +106,13 @@ def release_gpu_memory(device: str) -> None:
             torch.cuda.empty_cache()
     except RuntimeError as exc:  # a CUDA error after a failed run: nothing to give back
         logger.debug("could not release GPU memory: %s", exc)
+
+
+def close_progress_bar(pbar) -> None:
+    """Close a napari progress bar whose Qt view may have gone with the window."""
+    if pbar is None:
+        return
+    try:
+        pbar.close()
+    except RuntimeError:  # its Qt view was deleted with the window
+        pass

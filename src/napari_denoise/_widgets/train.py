@@ -31,7 +31,7 @@ from napari.utils.notifications import show_error, show_info
 from ..core.axes import AxesError
 from ..core.errors import DenoiseError
 from .denoise import DenoiseWidget, open_denoise_widget, raise_dock
-from .denoise_worker import WorkerRuntimeError, format_seconds
+from .denoise_worker import WorkerRuntimeError, close_progress_bar, format_seconds
 from .train_plot import LossPlot
 from .train_preview import TrainPreviews
 from .train_worker import TrainJob, keep_best, release_gpu, train_worker
@@ -348,11 +348,7 @@ class TrainWidget(TrainPreviews):
         job, self._job = self._job, None
         if job is None:
             return
-        if job.pbar is not None:
-            try:
-                job.pbar.close()
-            except RuntimeError:  # its Qt view was deleted with the window
-                pass
+        close_progress_bar(job.pbar)
         if ended:
             keep_best(job)
         if job.saved_path is not None:
