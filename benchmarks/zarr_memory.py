@@ -88,6 +88,7 @@ def main(argv=None) -> int:
     p.add_argument("--model", default="wavelet")
     p.add_argument("--work", default="/tmp/napari_denoise_zarr_bench")
     p.add_argument("--workers-planes", type=int, default=16)
+    p.add_argument("--sizes-only", action="store_true", help="skip the resume and workers parts")
     a = p.parse_args(argv)
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -106,6 +107,8 @@ def main(argv=None) -> int:
         print(f"| {gb:g} GB | {planes} | {r['peak_mb']:.0f} | {r['seconds']:.1f} | "
               f"{r['seconds'] / (planes * SIDE * SIDE / 1e6):.3f} |", flush=True)
     print(f"\npeak RSS spread across sizes: {100 * (max(peaks) / min(peaks) - 1):.1f}%")
+    if a.sizes_only:
+        return 0
 
     # resume: cancel at about half, rerun, compare with an uninterrupted run
     import zarr
