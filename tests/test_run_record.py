@@ -24,7 +24,7 @@ def test_the_record_holds_what_the_engine_was_given():
     assert rec == {"method": "ffdnet_gray", "noise_model": "gaussian", "noise_level": 12.5,
                    "noise_level_from": "manual", "strength": 1.5, "destripe": False,
                    "axes": "ZYX", "mode": "2d", "device": "auto", "tile": 128,
-                   "quality": "best", "precision": "fp32"}
+                   "quality": "best", "precision": "fp32", "tune": False}
     # auto: the estimate is what the Gaussian model gets; other models are fitted later
     auto = DenoiseSettings(model="bm3d", estimate=0.031, noise_model="gaussian", axes="YX")
     assert run_record(auto)["noise_level"] == 0.031
@@ -36,6 +36,11 @@ def test_the_record_holds_what_the_engine_was_given():
     m = DenoiseSettings(model="bm3d", noise_mode="map", noise_map=np.ones((4, 4)),
                         strength=2.0, axes="YX")
     assert run_record(m)["noise_level"] == "map" and run_record(m)["strength"] == 1.0
+    # the strength chosen on the image: not with a map, which holds its own strength
+    t = DenoiseSettings(model="tv", noise_mode="manual", sigma=2, tune_strength=True, axes="YX")
+    assert t.engine_kwargs()["tune"] is True and run_record(t)["tune"] is True
+    assert DenoiseSettings(model="tv", noise_mode="map", noise_map=np.ones((4, 4)),
+                           tune_strength=True, axes="YX").engine_kwargs()["tune"] is False
 
 
 @pytest.mark.parametrize("settings, label", [
@@ -48,6 +53,8 @@ def test_the_record_holds_what_the_engine_was_given():
     (dict(model="tv", noise_mode="manual", sigma=3, strength=1.5, destripe=True,
           quality="best"), "tv, sigma 3, strength 1.5, stripes removed, best quality"),
     (dict(model="bm3d", noise_mode="map", noise_map=np.ones((2, 2))), "bm3d, noise map"),
+    (dict(model="tv", noise_mode="manual", sigma=3, strength=1.5, tune_strength=True),
+     "tv, sigma 3, strength chosen on the image"),
 ])
 def test_settings_in_words(settings, label):
     assert settings_label(run_record(DenoiseSettings(axes="YX", **settings))) == label
@@ -82,6 +89,8 @@ CASES = {
                             noise_model="gaussian", axes="ZYX"),
     "fitted by the engine": dict(model="tv", noise_mode="auto", noise_model="auto",
                                  axes="ZYX", destripe=True),
+    "strength chosen on the image": dict(model="tv", noise_mode="manual", sigma=0.08,
+                                         tune_strength=True, axes="ZYX"),
 }
 
 

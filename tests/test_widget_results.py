@@ -138,3 +138,29 @@ def test_copy_command_of_a_layer_without_a_file_names_the_file_to_save(viewer_wi
     cmd = w.copy_command()
     assert shlex.split(cmd)[2:5] == ["img.tif", "-o", "img_denoised.tif"]
     assert "Save 'img' as TIFF first" in w.status.value
+
+
+def test_the_strength_chosen_on_the_image(viewer_widget, qtbot, notes):
+    """The checkbox replaces the typed strength (disabled while it is on), the run
+    scores strengths on the image first, and the layer's settings say so."""
+    viewer, w = viewer_widget
+    layer = viewer.add_image(_image((40, 48), seed=4), name="img")
+    w.image_layer.value = layer
+    w.noise_mode.value = "manual"
+    w.sigma_value.value = 0.08
+    assert w.strength.enabled
+    w.tune_strength.value = True
+    assert not w.strength.enabled
+    _run(qtbot, w)
+    out = viewer.layers["img_denoised"]
+    settings = out.metadata["napari_denoise"]["settings"]
+    assert settings["tune"] is True
+    import napari_denoise as nd
+    from napari_denoise.core.progress import run_to_end
+
+    direct = run_to_end(nd.denoise_iter(layer.data, "tv", sigma=0.08, axes="YX", tune=True))
+    np.testing.assert_array_equal(out.data, direct.image)
+    assert any("chosen on this image" in n for n in direct.info.notes)
+    w.noise_mode.value = "map"  # a map holds its own strength: nothing to choose
+    assert not w.tune_strength.enabled and not w.strength.enabled
+

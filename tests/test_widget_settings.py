@@ -26,15 +26,16 @@ def test_defaults_reach_the_engine_as_its_own_defaults():
     kw = DenoiseSettings(model="tv", axes="YX").engine_kwargs()
     assert kw == dict(model="tv", sigma="auto", noise="auto", strength=1.0, destripe=False,
                       axes="YX", mode="2d", device="auto", tile=None, quality="fast",
-                      precision="auto")
+                      precision="auto", tune=False)
     # ... and they are the engine's defaults
     import inspect
 
-    from napari_denoise.core.inference import _denoise_iter
+    from napari_denoise.core.inference import _denoise_iter, denoise_iter
 
     params = inspect.signature(_denoise_iter).parameters
     for key in ("noise", "strength", "destripe", "device", "quality", "precision"):
         assert params[key].default == kw[key], key
+    assert inspect.signature(denoise_iter).parameters["tune"].default == kw["tune"]
 
 
 def test_quality_and_precision_reach_the_engine():

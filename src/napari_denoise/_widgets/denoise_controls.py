@@ -78,7 +78,7 @@ class DenoiseControls(ScrollPanel):
         self.extend([
             self.image_layer, self.method, self.method_info, self.card_button,
             self.noise_mode, self.sigma_info, self.sigma_row, self.noise_map, self.strength,
-            self.more.button, *self.more.widgets,
+            self.tune_strength, self.more.button, *self.more.widgets,
             self.buttons, self.progress_bar, self.status, self.result_buttons,
             self.copy_buttons,
         ])
@@ -94,6 +94,7 @@ class DenoiseControls(ScrollPanel):
         self.card_button.changed.connect(self.show_model_card)
         self.sigma_slider.changed.connect(self._on_slider)
         self.sigma_value.changed.connect(self._on_spin)
+        self.tune_strength.changed.connect(self.show_noise_mode)  # strength chosen or typed
 
     def _make_input_controls(self):
         self.image_layer = ComboBox(name="image_layer", label="Image",
@@ -122,6 +123,12 @@ class DenoiseControls(ScrollPanel):
                                     tooltip=NOISE_MODEL_TIP)
         self.strength = FloatSpinBox(name="strength", label="Strength", min=0.1, max=5.0,
                                      step=0.1, value=1.0, tooltip=STRENGTH_TIP)
+        self.tune_strength = CheckBox(
+            name="tune_strength", text="Choose the strength on the image", value=False,
+            tooltip="Before the run, try strengths 0.6 to 1.6 on a central 256x256 part of "
+                    "the image and keep the one whose self-supervised error (Noise2Self: "
+                    "hidden pixels predicted from their neighbours) is lowest. No clean "
+                    "image is needed; it costs about 25 runs on that part")
         self.destripe = CheckBox(name="destripe", text="Remove stripes", value=False,
                                  tooltip="Remove horizontal/vertical stripes (e.g. light-sheet "
                                          "shadows, detector banding) before denoising")
@@ -218,7 +225,7 @@ class DenoiseControls(ScrollPanel):
             noise_mode=self.noise_mode.value, sigma=float(self.sigma_value.value),
             estimate=estimate, noise_map=None if m is None else m.data,
             noise_model=self.noise_model.value or "auto", strength=float(self.strength.value),
-            destripe=bool(self.destripe.value), axes=self.axes.value,
+            tune_strength=bool(self.tune_strength.value), destripe=bool(self.destripe.value), axes=self.axes.value,
             mode=self.processing.value or "2d", device=self.device.value or "auto",
             tile=int(self.tile.value), quality=self.quality.value or "fast",
             precision=self.precision.value or "auto")
@@ -254,7 +261,8 @@ class DenoiseControls(ScrollPanel):
         self.noise_map.visible = mode == "map"
         self.sigma_info.visible = mode == "auto"
         # a map is used as it is (the Noise map widget's map includes its strength)
-        self.strength.enabled = mode != "map"
+        self.tune_strength.enabled = mode != "map"
+        self.strength.enabled = mode != "map" and not self.tune_strength.value
         self.strength.tooltip = STRENGTH_MAP_TIP if mode == "map" else STRENGTH_TIP
 
     def show_axes(self) -> None:

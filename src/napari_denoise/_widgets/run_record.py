@@ -37,7 +37,7 @@ def run_record(settings: DenoiseSettings) -> dict[str, Any]:
         "noise_level_from": LEVEL_FROM.get(settings.noise_mode, settings.noise_mode),
         "strength": float(kw["strength"]), "destripe": bool(kw["destripe"]),
         "axes": kw["axes"], "mode": kw["mode"], "device": kw["device"], "tile": kw["tile"],
-        "quality": kw["quality"], "precision": kw["precision"],
+        "quality": kw["quality"], "precision": kw["precision"], "tune": bool(kw["tune"]),
     }
 
 
@@ -64,7 +64,9 @@ def settings_label(rec: dict) -> str:
         if rec.get("noise_level_from") == "estimated":
             text += " (estimated)"
         parts.append(text)
-    if rec["strength"] != 1.0:
+    if rec.get("tune"):
+        parts.append("strength chosen on the image")
+    elif rec["strength"] != 1.0:
         parts.append(f"strength {rec['strength']:g}")
     if rec["destripe"]:
         parts.append("stripes removed")
@@ -103,7 +105,7 @@ def python_snippet(rec: dict, layer_name: str, map_name: str | None = None) -> s
             f"strength={rec['strength']!r}", f"destripe={rec['destripe']!r}",
             f"axes={rec['axes']!r}", f"mode={rec['mode']!r}", f"device={rec['device']!r}",
             f"tile={rec['tile']!r}", f"quality={rec['quality']!r}",
-            f"precision={rec['precision']!r}"]
+            f"precision={rec['precision']!r}"] + (["tune=True"] if rec.get("tune") else [])
     lines = ["import napari_denoise", "",
              f"# image: the array of the layer {layer_name!r}, e.g. "
              f"image = viewer.layers[{layer_name!r}].data"]
@@ -135,4 +137,6 @@ def command_line(rec: dict, input_path: str, output_path: str,
     if rec["tile"]:
         words += ["--tile", str(rec["tile"])]
     words += ["--quality", rec["quality"], "--precision", rec["precision"]]
+    if rec.get("tune"):
+        words.append("--tune")
     return " ".join(shlex.quote(str(w)) for w in words)

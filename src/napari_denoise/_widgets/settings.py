@@ -44,6 +44,7 @@ class DenoiseSettings:
     noise_map: Any = None           # map mode: an array of the input's shape
     noise_model: str = "auto"       # one of NOISE_MODELS
     strength: float = 1.0
+    tune_strength: bool = False     # choose the strength on the image (self-supervised score)
     destripe: bool = False
     axes: str = ""
     mode: str = "2d"                # "2d" or "3d"
@@ -79,10 +80,13 @@ class DenoiseSettings:
             strength = 1.0
         elif self.noise_mode == "auto" and noise != "gaussian":
             sigma = "auto"
+        # a map holds its own strength: nothing to choose
+        tune = bool(self.tune_strength) and self.noise_mode != "map"
         return dict(model=self.model, sigma=sigma, noise=noise, strength=strength,
                     destripe=bool(self.destripe), axes=self.axes, mode=self.mode or "2d",
                     device=self.device or "auto", tile=int(self.tile) or None,
-                    quality=self.quality or "fast", precision=self.precision or "auto")
+                    quality=self.quality or "fast", precision=self.precision or "auto",
+                    tune=tune)
 
     def for_plane(self, rgb: bool, noise_map_plane=None) -> DenoiseSettings:
         """The settings for one 2-D plane of the input (the preview): axes YX (YXC for
