@@ -158,10 +158,11 @@ def test_rerun_replaces_output_in_place(viewer_widget, qtbot, notes):
     assert not notes["error"]
 
 
-def test_cancel_mid_run_leaves_nothing(viewer_widget, qtbot, notes):
-    viewer, w = viewer_widget
+def _interrupt_after_first_tile(qtbot, viewer, w, planes, start, interrupt):
+    """Start a job (``start``: w.run or w.preview) on a stack of small tiles, call
+    ``interrupt`` at its first progress report, wait for it to end; its reports."""
     w.noise_mode.value = "manual"  # the model is blind: no estimate needed
-    layer = viewer.add_image(_noisy((16, 256, 256), np.float32), name="stack")
+    layer = viewer.add_image(_noisy((planes, 256, 256), np.float32), name="stack")
     w.image_layer.value = layer
     w.tile.value = 16  # many small tiles
     seen = []
@@ -169,12 +170,18 @@ def test_cancel_mid_run_leaves_nothing(viewer_widget, qtbot, notes):
     def on_progress(p):
         seen.append(p)
         if len(seen) == 1:
-            w.cancel()
+            interrupt()
 
-    worker = w.run()
+    worker = start()
     worker.yielded.connect(on_progress)
     with qtbot.waitSignals([worker.aborted, worker.finished], timeout=WAIT_MS):
         pass
+    return seen
+
+
+def test_cancel_mid_run_leaves_nothing(viewer_widget, qtbot, notes):
+    viewer, w = viewer_widget
+    seen = _interrupt_after_first_tile(qtbot, viewer, w, 16, w.run, w.cancel)
     assert seen and seen[-1].done < seen[-1].total
     assert "stack_denoised" not in viewer.layers
     assert not notes["error"] and not notes["warning"]
@@ -287,21 +294,8 @@ def test_preview_current_slice_into_preview_layer(viewer_widget, qtbot, notes, t
 
 def test_a_preview_in_flight_is_cancelled_when_the_slice_changes(viewer_widget, qtbot, notes):
     viewer, w = viewer_widget
-    w.noise_mode.value = "manual"  # the model is blind: no estimate needed
-    layer = viewer.add_image(_noisy((3, 256, 256), np.float32), name="stack")
-    w.image_layer.value = layer
-    w.tile.value = 16  # many small tiles
-    seen = []
-
-    def on_progress(p):
-        seen.append(p)
-        if len(seen) == 1:
-            viewer.dims.set_current_step(0, 2)
-
-    worker = w.preview()
-    worker.yielded.connect(on_progress)
-    with qtbot.waitSignals([worker.aborted, worker.finished], timeout=WAIT_MS):
-        pass
+    seen = _interrupt_after_first_tile(qtbot, viewer, w, 3, w.preview,
+                                       lambda: viewer.dims.set_current_step(0, 2))
     assert seen and seen[-1].done < seen[-1].total
     assert not _previews(viewer) and not notes["error"]
     assert w.status.value == "The slice changed: preview cancelled."
