@@ -120,7 +120,9 @@ def main(argv=None) -> int:
         shutil.rmtree(d, ignore_errors=True)
     t_full = run(src, full, a.model)["seconds"]
     first = run(src, part, a.model, cancel_at=0.5)
-    done = len(zarr.open_group(str(part)).attrs["napari_denoise"]["units_done"])
+    from napari_denoise.io.zarr_store import units_done
+
+    done = len(units_done(dict(zarr.open_group(str(part)).attrs["napari_denoise"])))
     second = run(src, part, a.model)
     same = bool(np.array_equal(zarr.open_group(str(full))["0"][:],
                                zarr.open_group(str(part))["0"][:]))

@@ -9,7 +9,7 @@ import napari_denoise as nd
 from napari_denoise.cli import main
 from napari_denoise.core.chunked import ZarrSink, denoise_to_zarr
 from napari_denoise.core.progress import Cancelled
-from napari_denoise.io.zarr_store import read_zarr
+from napari_denoise.io.zarr_store import read_zarr, units_done
 
 
 def _stack(shape=(5, 64, 80), seed=0):
@@ -34,7 +34,7 @@ def test_store_equals_the_in_memory_engine(tmp_path, model):
     ref = nd.denoise(data, model, axes="ZYX")
     np.testing.assert_array_equal(np.asarray(res.image), ref)
     state = dict(zarr.open_group(str(tmp_path / "out.zarr")).attrs)["napari_denoise"]
-    assert state["complete"] and state["units_done"] == list(range(5))
+    assert state["complete"] and state["units_done"] == [[0, 4]]
     assert np.array_equal(zarr.open_array(str(src))[:], data)  # input untouched
 
 
@@ -46,12 +46,13 @@ def test_interrupted_run_is_finished_by_a_rerun(tmp_path):
 
     def stop_after_three_units(p):
         calls.append(p)
-        return len(zarr.open_group(str(out)).attrs["napari_denoise"]["units_done"]) < 3
+        state = dict(zarr.open_group(str(out)).attrs["napari_denoise"])
+        return len(units_done(state)) < 3
 
     with pytest.raises(Cancelled):
         denoise_to_zarr(src, out, "tv", axes="ZYX", progress=stop_after_three_units)
     state = dict(zarr.open_group(str(out)).attrs)["napari_denoise"]
-    assert not state["complete"] and state["units_done"] == [0, 1, 2]
+    assert not state["complete"] and state["units_done"] == [[0, 2]]
     written = []
     orig = ZarrSink.write
 
@@ -138,3 +139,16 @@ def test_cli_zarr_run_interrupt_and_finish(tmp_path, capsys, monkeypatch):
     rc = main(["denoise", str(src), "-o", str(tmp_path / "o.tif"), "-m", "tv"])
     err = capsys.readouterr().err
     assert rc == 2 and "give -o ending in .zarr" in err and err.count("\n") == 1
+
+
+def test_finished_units_are_stored_as_runs(tmp_path):
+    from napari_denoise.io.zarr_store import mark_done
+
+    g = zarr.open_group(str(tmp_path / "s.zarr"), mode="w")
+    g.attrs["napari_denoise"] = {"complete": False}
+    done = {0, 1, 2, 5, 6, 9}
+    mark_done(g, done)
+    state = dict(g.attrs["napari_denoise"])
+    assert state["units_done"] == [[0, 2], [5, 6], [9, 9]] and units_done(state) == done
+    mark_done(g, set(range(10_000)))  # however many planes: one run
+    assert dict(g.attrs["napari_denoise"])["units_done"] == [[0, 9999]]

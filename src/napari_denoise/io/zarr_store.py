@@ -163,7 +163,7 @@ def prepare_output(path, shape, dtype, axes: str, settings: dict, *, overwrite: 
                              f"same settings to finish it, or use --overwrite to start over")
         else:
             group = zarr.open_group(str(p), mode="r+")
-            return group, group["0"], set(state.get("units_done", []))
+            return group, group["0"], units_done(state)
     group = zarr.open_group(str(p), mode="w")
     arr = group.create_array("0", shape=tuple(shape), dtype=np.dtype(dtype),
                              chunks=unit_chunks(shape, axes, volume), fill_value=0)
@@ -200,10 +200,24 @@ def _differences(old: dict, new: dict) -> str:
     return "; ".join(parts[:3]) or "different"
 
 
-def mark_done(group, units_done: set) -> None:
+def mark_done(group, done: set) -> None:
+    """Record the finished units as runs ``[first, last]``: a few numbers however many
+    planes are done (rewritten after every unit, so a list of every index would grow
+    the work with the square of the number of planes)."""
     st = dict(group.attrs[ATTR])
-    st["units_done"] = sorted(int(u) for u in units_done)
+    runs: list[list[int]] = []
+    for u in sorted(int(u) for u in done):
+        if runs and u == runs[-1][1] + 1:
+            runs[-1][1] = u
+        else:
+            runs.append([u, u])
+    st["units_done"] = runs
     group.attrs[ATTR] = st
+
+
+def units_done(state: dict) -> set[int]:
+    """The finished units of a store's state (runs ``[first, last]``)."""
+    return {u for first, last in state.get("units_done", []) for u in range(first, last + 1)}
 
 
 def finish(group, meta: ImageMeta, axes: str, info: dict, *, pyramid: bool = True) -> None:
