@@ -38,16 +38,9 @@ if kind == "denoise":
     w.tile.value = 16  # hundreds of tiles: far from done when the window closes
     start = w.run
 else:
-    _, w = viewer.window.add_plugin_dock_widget("napari-denoise", "Train Noise2Noise")
-    layer = viewer.add_image((0.5 + rng.normal(0, 0.1, (6, 48, 48))).astype(np.float32),
-                             name="stack")
-    w.data_layer.value = layer
-    w.size.value = "tiny"
-    w.patch.value, w.batch.value, w.minutes.value, w.steps.value = 32, 4, 0, 100_000
-    if "cpu" in w.device.choices:
-        w.device.value = "cpu"
-    w.model_name.value = "closed_panel_model"
-    w.preview_interval = 0.1
+    from conftest import long_training_panel  # this script runs from tests/
+
+    w = long_training_panel(viewer, "closed_panel_model")
     start = w.train
 
 workers = []

@@ -119,3 +119,20 @@ class MainThreadPing:
         self.asked.set()
         if not self.reply.wait(self.timeout_s):
             self.failed.append("the main thread served no event")
+
+
+def long_training_panel(viewer, model_name: str):
+    """The Train panel docked in ``viewer`` on a small noisy stack, set to train far
+    longer than any test waits (100000 steps, no time limit), previews every 0.1 s."""
+    _, w = viewer.window.add_plugin_dock_widget("napari-denoise", "Train Noise2Noise")
+    rng = np.random.default_rng(0)
+    layer = viewer.add_image((0.5 + rng.normal(0, 0.1, (6, 48, 48))).astype(np.float32),
+                             name="stack")
+    w.data_layer.value = layer
+    w.size.value = "tiny"
+    w.patch.value, w.batch.value, w.minutes.value, w.steps.value = 32, 4, 0, 100_000
+    if "cpu" in w.device.choices:
+        w.device.value = "cpu"
+    w.preview_interval = 0.1
+    w.model_name.value = model_name
+    return w

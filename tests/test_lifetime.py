@@ -21,7 +21,7 @@ from napari_denoise._widgets import DenoiseWidget, NoiseMapWidget, TrainWidget  
 from napari_denoise._widgets import noise_map as noise_map_mod  # noqa: E402
 from napari_denoise._widgets import train as train_mod  # noqa: E402
 
-from conftest import tiny_card  # noqa: E402
+from conftest import long_training_panel, tiny_card  # noqa: E402
 
 pytestmark = pytest.mark.gui
 
@@ -120,18 +120,8 @@ def test_closing_the_panel_stops_training_and_keeps_its_model(make_napari_viewer
     info = []
     monkeypatch.setattr(train_mod, "show_info", info.append)
     viewer = make_napari_viewer()
-    _, w = viewer.window.add_plugin_dock_widget("napari-denoise", "Train Noise2Noise")
+    w = long_training_panel(viewer, "my_model")
     assert isinstance(w, TrainWidget)
-    rng = np.random.default_rng(0)
-    layer = viewer.add_image((0.5 + rng.normal(0, 0.1, (6, 48, 48))).astype(np.float32),
-                             name="stack")
-    w.data_layer.value = layer
-    w.size.value = "tiny"
-    w.patch.value, w.batch.value, w.minutes.value, w.steps.value = 32, 4, 0, 100_000
-    if "cpu" in w.device.choices:
-        w.device.value = "cpu"
-    w.preview_interval = 0.1
-    w.model_name.value = "my_model"
     # a model of that name exists: it is not replaced
     models = Path(os.environ["NAPARI_DENOISE_MODELS"])
     models.mkdir(parents=True, exist_ok=True)
