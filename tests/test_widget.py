@@ -92,7 +92,11 @@ def test_docked_from_manifest_lists_grouped_methods(viewer_widget, tiny_user_mod
         ids("napari/plugins") | ids("napari/plugins/napari-denoise"))
     names = [w.method.native.itemText(i) for i in range(w.method.native.count())]
     assert "Your models: tiny" in names
-    assert all(n.split(": ")[0] in ("Pretrained", "Classical", "Your models") for n in names)
+    # first the engine's own choice, as model="auto" on the command line and in Python
+    assert names[0] == "Automatic (chosen for the data)"
+    assert w.method.choices[0] == "auto"
+    assert all(n.split(": ")[0] in ("Pretrained", "Classical", "Your models")
+               for n in names[1:])
     assert w.method_info.value.startswith("tiny test network")
     dlg = w.show_model_card()
     from qtpy.QtWidgets import QPlainTextEdit

@@ -164,3 +164,21 @@ def test_the_strength_chosen_on_the_image(viewer_widget, qtbot, notes):
     w.noise_mode.value = "map"  # a map holds its own strength: nothing to choose
     assert not w.tune_strength.enabled and not w.strength.enabled
 
+
+
+def test_automatic_is_the_default_and_picks_the_model_for_the_data(make_napari_viewer, plugin,
+                                                                   qtbot, notes):
+    """A fresh panel runs model="auto": fluorescence-like counts (noise growing with
+    brightness) go to the microscopy model, as on the command line."""
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget("napari-denoise", "Denoise")
+    assert w.method.value == "auto"
+    yy, xx = np.mgrid[:256, :256]  # enough smooth blocks for a Poisson-Gaussian fit
+    counts = 20 + 400 * (0.5 + 0.5 * np.sin(xx / 9.0) * np.cos(yy / 13.0))
+    img = np.random.default_rng(5).poisson(counts).astype(np.uint16)
+    layer = viewer.add_image(img, name="cells")
+    w.image_layer.value = layer
+    _run(qtbot, w)
+    out = viewer.layers["cells_denoised"]
+    assert out.metadata["napari_denoise"]["settings"]["method"] == "auto"
+    assert "drunet_microscopy" in w.status.value and out.data.dtype == np.uint16

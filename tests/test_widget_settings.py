@@ -165,6 +165,21 @@ def test_model_entries_from_list_models():
     assert not model_is_blind(broken) and "could not be read" in format_card(broken)
 
 
+def test_automatic_comes_first_when_the_default_network_is_there():
+    from napari_denoise import list_models
+    from napari_denoise._widgets.denoise_models import model_label, with_automatic
+
+    entries = ordered_models(with_automatic(list_models()))
+    auto = entries[0]
+    assert model_key(auto) == "auto" and model_label(auto) == "Automatic (chosen for the data)"
+    assert "drunet_microscopy for single-channel images whose noise grows" in \
+        auto["description"] and not model_is_blind(auto)
+    assert "Chosen for the data" in format_card(auto)
+    assert [e["kind"] for e in entries].count("auto") == 1
+    without = [e for e in list_models() if e["name"] != "drunet_gray"]
+    assert all(e["kind"] != "auto" for e in with_automatic(without))
+
+
 def test_progress_in_words():
     assert format_seconds(None) == "--" and format_seconds(75) == "1 min 15 s"
     assert format_seconds(3725) == "1 h 02 min"

@@ -19,7 +19,7 @@ from ..core.axes import AxesError, normalize_axes
 from ._layers import layer_data
 from ._panel import MoreSettings, ScrollPanel
 from .denoise_models import (available_models, format_card, model_dims, model_is_blind,
-                             model_key, model_label, ordered_models)
+                             model_key, model_label, ordered_models, with_automatic)
 from .settings import MODES, NOISE_MODELS, NOISE_MODES, DenoiseSettings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -187,7 +187,7 @@ class DenoiseControls(ScrollPanel):
                 if isinstance(layer, Image) and layer is not current]
 
     def _method_choices(self, widget=None):
-        entries = ordered_models(available_models())
+        entries = ordered_models(with_automatic(available_models()))
         self._models = {model_key(e): e for e in entries}
         return [(model_label(e), model_key(e)) for e in entries]
 

@@ -13,8 +13,9 @@ from ..core.models import DEFAULT_MODEL
 
 logger = logging.getLogger(__name__)
 
-KIND_LABELS = {"pretrained": "Pretrained", "classical": "Classical", "user": "Your models"}
-KIND_ORDER = ("pretrained", "classical", "user")
+KIND_LABELS = {"auto": "Automatic", "pretrained": "Pretrained", "classical": "Classical",
+               "user": "Your models"}
+KIND_ORDER = ("auto", "pretrained", "classical", "user")
 #: listed first among the pretrained models
 DEFAULT_NETWORK = DEFAULT_MODEL
 
@@ -36,6 +37,23 @@ def available_models() -> list[dict]:
     except (OSError, ValueError) as exc:  # an unreadable weights folder or model card
         logger.warning("could not list the models: %s", exc)
         return []
+
+
+def with_automatic(entries: list[dict]) -> list[dict]:
+    """``entries`` and, when the default network is among them, an "Automatic" entry
+    (``model="auto"``): the engine's own choice for the data, as on the command line and
+    in Python."""
+    from ..core.noise_plan import POISSON_MODEL
+
+    names = {e["name"] for e in entries}
+    if DEFAULT_NETWORK not in names:
+        return list(entries)
+    what = (f"{POISSON_MODEL} for single-channel images whose noise grows with brightness "
+            f"(fluorescence, camera noise), {DEFAULT_NETWORK} otherwise (Gaussian noise, "
+            f"photos, CT)") if POISSON_MODEL in names else DEFAULT_NETWORK
+    auto = {"name": "auto", "kind": "auto", "card": {}, "path": "", "dims": [2],
+            "needs_sigma": True, "description": f"Chosen for the data: {what}."}
+    return [auto] + [e for e in entries if e["name"] != "auto"]
 
 
 def model_key(entry: dict) -> str:
@@ -65,7 +83,10 @@ def ordered_models(entries: list[dict]) -> list[dict]:
 
 
 def model_label(entry: dict) -> str:
-    """How a model is listed: ``"Pretrained: ffdnet_gray"``."""
+    """How a model is listed: ``"Pretrained: ffdnet_gray"``; ``"Automatic (chosen for the
+    data)"``."""
+    if entry["kind"] == "auto":
+        return "Automatic (chosen for the data)"
     return f"{KIND_LABELS.get(entry['kind'], entry['kind'])}: {entry['name']}"
 
 
@@ -80,6 +101,10 @@ def format_card(entry: dict) -> str:
         lines += [entry["description"], ""]
     if entry["kind"] == "classical":
         lines.append("Classical method: no training data, works on any noise level you set.")
+        return "\n".join(lines)
+    if entry["kind"] == "auto":
+        lines.append("The model cards of the networks it chooses from are under their own "
+                     "names in the list.")
         return "\n".join(lines)
     if "error" in card:
         lines.append(f"The model card could not be read: {card['error']}")
