@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .axes import guess_axes, normalize_axes
-from .guard import MAX_EDGE_CORRELATION, MAX_EDGE_ENERGY, _edge_correlation
+from .guard import MAX_EDGE_CORRELATION, MAX_EDGE_ENERGY, _crop, _edge_correlation
 from .normalise import estimate_range
 
 #: residual variance more than this many times the noise model's: more than noise removed
@@ -87,10 +87,22 @@ def representative_plane(image, axes: str | None = None, crop: int | None = 256)
     order = [a for a in axes if a in keep]
     plane = np.moveaxis(np.asarray(plane), [order.index(a) for a in keep], range(len(keep)))
     if crop:
-        sl = tuple(slice(max(0, (n - crop) // 2), max(0, (n - crop) // 2) + crop)
-                   for n in plane.shape[:2])
-        plane = plane[sl]
+        plane = plane[_crop(plane, crop)]  # the guard's central crop (C is never cut)
     return np.ascontiguousarray(plane, dtype=np.float32), keep
+
+
+def plane_noise(plane: np.ndarray, sigma, noise: str):
+    """``sigma`` as given, or (None, ``"auto"``) the noise model of ``plane`` (Y, X[, C])
+    fitted with ``noise``, on its luminance for colour."""
+    if sigma is None or (isinstance(sigma, str) and sigma == "auto"):
+        from .noise import estimate_noise
+
+        return estimate_noise(_luminance(plane), model=noise)
+    return sigma
+
+
+def _luminance(plane: np.ndarray) -> np.ndarray:
+    return plane.mean(axis=2) if plane.ndim == 3 else plane
 
 
 def grid_phases(grid: int, count: int) -> list[tuple[int, int]]:
@@ -148,7 +160,7 @@ def score(image, model="auto", *, strength: float = 1.0, sigma=None, noise: str 
     ``noise``), used for every run so all runs see the same settings. Other keywords go
     to :func:`napari_denoise.denoise`."""
     from .inference import denoise_iter, run_to_end
-    from .noise import NoiseEstimate, estimate_noise
+    from .noise import NoiseEstimate, smooth_signal
 
     t0 = time.perf_counter()
     plane, keep = representative_plane(image, axes, crop)
@@ -157,12 +169,9 @@ def score(image, model="auto", *, strength: float = 1.0, sigma=None, noise: str 
                          f"it needs at least {2 * grid} pixels a side")
     lo, hi = estimate_range(np.asarray(image) if not hasattr(image, "compute") else plane) \
         if data_range is None else (float(data_range[0]), float(data_range[1]))
-    if sigma is None or (isinstance(sigma, str) and sigma == "auto"):
-        luminance = plane.mean(axis=2) if plane.ndim == 3 else plane
-        sigma = estimate_noise(luminance, model=noise)
-    if isinstance(sigma, NoiseEstimate):
-        luminance = plane.mean(axis=2) if plane.ndim == 3 else plane
-        variance = sigma.variance(_smooth(luminance))
+    sigma = plane_noise(plane, sigma, noise)
+    if isinstance(sigma, NoiseEstimate):  # at the local mean, as the engine's noise map
+        variance = sigma.variance(smooth_signal(_luminance(plane), axes="YX"))
         variance = variance[..., None] if plane.ndim == 3 else variance
     else:
         variance = np.full(plane.shape[:2] + plane.shape[2:], float(sigma) ** 2)
@@ -188,9 +197,3 @@ def score(image, model="auto", *, strength: float = 1.0, sigma=None, noise: str 
                  noise_variance=float(np.mean(variance)), data_range=(lo, hi),
                  residual=stats, seconds=time.perf_counter() - t0, pixels=n,
                  output=full.astype(np.float32))
-
-
-def _smooth(plane: np.ndarray) -> np.ndarray:
-    from scipy.ndimage import uniform_filter
-
-    return uniform_filter(plane.astype(np.float64), 5, mode="reflect")

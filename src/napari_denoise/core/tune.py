@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .progress import Progress, run_to_end
-from .score import Score, representative_plane, score
+from .score import Score, plane_noise, representative_plane, score
 
 #: strengths tried by default: the noise level the estimate gives, times these
 DEFAULT_STRENGTHS = (0.6, 0.8, 1.0, 1.25, 1.6)
@@ -70,8 +70,6 @@ def tune_iter(image, models=("auto",), strengths=DEFAULT_STRENGTHS, *, sigma=Non
     :func:`.score.score` and the denoiser."""
     import time
 
-    from .noise import estimate_noise
-
     if isinstance(models, str):
         models = [models]
     models = list(models)
@@ -79,8 +77,7 @@ def tune_iter(image, models=("auto",), strengths=DEFAULT_STRENGTHS, *, sigma=Non
         raise ValueError("give at least one method to tune")
     strengths = _check_strengths(strengths)
     plane, keep = representative_plane(image, axes, crop)
-    if sigma is None or (isinstance(sigma, str) and sigma == "auto"):
-        sigma = estimate_noise(plane.mean(axis=2) if plane.ndim == 3 else plane, model=noise)
+    sigma = plane_noise(plane, sigma, noise)  # once, shared by every pair
     if np.ndim(sigma) > 0 and not hasattr(sigma, "variance"):
         raise ValueError("tuning needs one noise level or a fitted noise model, not a "
                          "per-pixel map: with a painted map, set the strength by hand")
