@@ -19,6 +19,7 @@ No Qt, napari or torch imports here.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -152,8 +153,10 @@ def prepare_output(path, shape, dtype, axes: str, settings: dict, *, overwrite: 
     p = Path(path)
     if p.exists():
         state = _state(p)
-        if overwrite:
-            _remove(p, ours=state is not None)
+        if overwrite and p.is_dir():
+            shutil.rmtree(p)
+        elif overwrite:
+            p.unlink()
         elif state is None:
             raise StoreError(f"{p} exists and was not written by napari-denoise; choose "
                              f"another output or use --overwrite")
@@ -181,15 +184,6 @@ def _state(p: Path) -> dict | None:
         return None
     st = dict(g.attrs).get(ATTR)
     return st if isinstance(st, dict) else None
-
-
-def _remove(p: Path, ours: bool) -> None:
-    import shutil
-
-    if p.is_dir():
-        shutil.rmtree(p)
-    else:
-        p.unlink()
 
 
 def _differences(old: dict, new: dict) -> str:
