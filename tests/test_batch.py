@@ -41,3 +41,12 @@ def test_folder_batch_all_good_and_bad_arguments(tmp_path, capsys):
     assert rc == 2 and "no image files match" in err and err.count("\n") == 1
     rc = main(["denoise", str(tmp_path / "plate" / "*.tif"), "-o", str(tmp_path / "x.tif")])
     assert rc == 2 and "-o is a folder" in capsys.readouterr().err
+
+
+def test_a_file_with_brackets_in_its_name_is_one_file_not_a_pattern(tmp_path, capsys):
+    img = (np.random.default_rng(7).random((48, 56)) * 255).astype(np.uint8)
+    src = tmp_path / "cells [1].tif"
+    tifffile.imwrite(src, img)
+    rc = main(["denoise", str(src), "-o", str(tmp_path / "out.tif"), "-m", "tv", "-q"])
+    assert rc == 0, capsys.readouterr().err
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "out.tif"), nd.denoise(img, "tv"))

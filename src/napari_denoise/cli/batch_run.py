@@ -22,8 +22,11 @@ GLOB_CHARS = set("*?[")
 def wants_batch(args) -> bool:
     from ..io.zarr_store import is_zarr_path
 
-    src = str(args.input)
-    return bool(GLOB_CHARS & set(src)) or (Path(src).is_dir() and not is_zarr_path(src))
+    src = Path(args.input)
+    if src.is_dir():
+        return not is_zarr_path(src)
+    # a file whose name has brackets ("cells [1].tif") is that file, not a pattern
+    return not src.exists() and bool(GLOB_CHARS & set(str(src)))
 
 
 def _inputs(pattern: str) -> list[Path]:
