@@ -35,7 +35,7 @@ from .noise_plan import NOISE_MODELS, POISSON_MODEL, plan_noise  # noqa: F401
 from .normalise import (check_finite, estimate_range, output_bounds, sample_planes,  # noqa: F401
                         sample_values)
 from .progress import Cancelled, Progress, run_to_end  # noqa: F401 - public names
-from .runner import RunStats, run_units
+from .runner import ArraySink, RunStats, run_units
 from .tiling import auto_tile, default_overlap  # noqa: F401 - public names
 
 
@@ -118,8 +118,8 @@ def _denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", de
                   tile=None, overlap=None, data_range=None, noise="auto", strength=1.0,
                   destripe=False, precision="auto", quality="fast", colour_space="opponent",
                   sink=None, bounds=None):
-    """``sink``: see :func:`.runner.run_units` (out-of-core runs write there, and the
-    result's ``image`` is None). ``bounds``: the :class:`OutputBounds` of the whole
+    """``sink``: where finished units go (:class:`.runner.ArraySink`); out-of-core runs
+    give their own, and the result's ``image`` is then None. ``bounds``: the :class:`OutputBounds` of the whole
     data when ``image`` is one block of it (lazy runs)."""
     t_start = time.perf_counter()
     auto_model = model is None or (isinstance(model, str) and model.lower() == "auto")
@@ -150,31 +150,36 @@ def _denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", de
     info = _info(plan, layout, lo, hi, destripe, model, quality)
     info.warnings += plan.warnings(hi - lo, layout.view if isinstance(image, np.ndarray)
                                    else None)
-    out = np.empty(image.shape, dtype=dt) if sink is None else None
-    out_c = to_canonical(out, axes) if sink is None else None
+    out = out_c = None
+    if sink is None:
+        out = np.empty(image.shape, dtype=dt)
+        out_c = to_canonical(out, axes)
+        sink = ArraySink(layout, out_c)
     if hi - lo <= 0:  # constant image: nothing to denoise
-        if sink is None:
-            out_c[...] = layout.view
-        else:
-            for ui, (t, z, g) in enumerate(layout.units()):
-                if ui not in sink.skip:
-                    sink.write(ui, t, z, g, np.asarray(layout.read(layout.view, t, z, g)))
+        for ui, (t, z, g) in enumerate(layout.units()):
+            if ui not in sink.skip:
+                sink.write(ui, t, z, g, np.asarray(layout.read(layout.view, t, z, g)))
+        _copy_alpha(layout, out_c)
         info.seconds = time.perf_counter() - t_start
         yield Progress(1, 1, "constant image: returned unchanged", info.seconds)
         return DenoiseResult(out, info)
 
     stats = RunStats()
-    yield from run_units(layout, plan, out_c, scale=hi - lo, bounds=bounds, dtype=dt, tile=tile,
-                         overlap=overlap, lazy_float=lazy_float, destripe=destripe, stats=stats,
-                         sink=sink)
-    if layout.alpha and sink is None:
-        out_c[:, :, 3] = layout.view[:, :, 3]
+    yield from run_units(layout, plan, sink, scale=hi - lo, bounds=bounds, dtype=dt, tile=tile,
+                         overlap=overlap, lazy_float=lazy_float, destripe=destripe, stats=stats)
+    _copy_alpha(layout, out_c)
     info.warnings += stats.guard.warnings()
     info.update(tile=stats.tile, tiles=stats.tiles, oom_retries=stats.oom_retries,
                 seconds=time.perf_counter() - t_start,
                 residual={"variance_ratio": stats.guard.variance_ratio,
                           "edge_correlation": stats.guard.edge_correlation})
     return DenoiseResult(out, info)
+
+
+def _copy_alpha(layout, out_c) -> None:
+    """An alpha channel is passed through unchanged (in-memory runs)."""
+    if layout.alpha and out_c is not None:
+        out_c[:, :, 3] = layout.view[:, :, 3]
 
 
 def _info(plan, layout, lo, hi, destripe, model, quality) -> DenoiseInfo:

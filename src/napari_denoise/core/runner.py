@@ -82,14 +82,26 @@ def _prepare(layout, t, z, g, plan, scale, lazy_float, destripe):
     return src, smap_u, x
 
 
-def run_units(layout, plan, out_c, *, scale, bounds, dtype, tile=None, overlap=None,
-              lazy_float=False, destripe=False, stats: RunStats | None = None, sink=None):
-    """Generator: denoise every unit of ``layout`` into ``out_c`` (the output's canonical
-    view), yielding a Progress per tile; fills and returns ``stats``.
+class ArraySink:
+    """Where finished units go in an in-memory run: the output's canonical view.
 
-    ``sink`` (out-of-core runs): an object with ``skip`` (indices of units already
-    written, not recomputed) and ``write(index, t, z, g, result)``, used instead of
-    ``out_c``; each unit goes to it as soon as it is finished."""
+    A sink has ``skip`` (indices of units already written, not recomputed) and
+    ``write(index, t, z, g, result)``, called as soon as a unit is finished; an
+    out-of-core run gives one that writes to a store (core/chunked.py)."""
+
+    skip: frozenset = frozenset()
+
+    def __init__(self, layout, out_c):
+        self.layout, self.out_c = layout, out_c
+
+    def write(self, index, t, z, g, res) -> None:
+        self.layout.write(self.out_c, t, z, g, res)
+
+
+def run_units(layout, plan, sink, *, scale, bounds, dtype, tile=None, overlap=None,
+              lazy_float=False, destripe=False, stats: RunStats | None = None):
+    """Generator: denoise every unit of ``layout`` not in ``sink.skip`` into ``sink``
+    (see :class:`ArraySink`), yielding a Progress per tile; fills and returns ``stats``."""
     den = plan.den
     stats = stats if stats is not None else RunStats()
     units = layout.units()
@@ -99,7 +111,7 @@ def run_units(layout, plan, out_c, *, scale, bounds, dtype, tile=None, overlap=N
     yield count.progress()
     try:
         for ui, (t, z, g) in enumerate(units):
-            if sink is not None and ui in sink.skip:
+            if ui in sink.skip:
                 count.done += len(tiles.plan)
                 continue
             done_before = count.done
@@ -120,10 +132,7 @@ def run_units(layout, plan, out_c, *, scale, bounds, dtype, tile=None, overlap=N
             res = _back_to_data(acc, plan, bounds, dtype)
             if not stats.guard.full:
                 stats.guard.add(raw, res, plan.noise_std(raw, smap_u, scale, layout.unit_axes))
-            if sink is not None:
-                sink.write(ui, t, z, g, res)
-            else:
-                layout.write(out_c, t, z, g, res)
+            sink.write(ui, t, z, g, res)
     finally:
         # also on cancel (GeneratorExit) or failure: free GPU memory for the next run
         release(den.device)
