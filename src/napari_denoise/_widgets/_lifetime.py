@@ -69,6 +69,13 @@ class Lifetime(QObject):
         emitter.connect(callback)
         self._followed.append((emitter, callback))
 
+    def follow_layer_list(self, layers, callback: Callable) -> None:
+        """``callback`` whenever ``layers`` (a viewer's layer list) gains, loses,
+        reorders or renames a layer, while the panel lives: the layer choices change."""
+        ev = layers.events
+        for e in (ev.inserted, ev.removed, ev.reordered, ev.renamed):
+            self.follow(e, callback)
+
     def start(self, worker):
         """Start ``worker`` from the event loop (so callers can connect to its signals
         first) unless the panel has closed meanwhile; it is waited for at closing."""

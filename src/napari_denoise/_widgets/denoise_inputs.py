@@ -44,9 +44,7 @@ class DenoiseInputs(DenoiseControls):
         self.noise_mode.changed.connect(self._on_noise_mode_changed)
         self.noise_model.changed.connect(self._on_noise_model_changed)
         self.axes.changed.connect(self._on_axes_changed)
-        ev = self._viewer.layers.events
-        for e in (ev.inserted, ev.removed, ev.reordered, ev.renamed):
-            life.follow(e, self._refresh_layers)
+        life.follow_layer_list(self._viewer.layers, self._refresh_layers)
         life.follow(self._viewer.layers.selection.events.active, self._on_active_layer)
 
     def _on_close(self) -> None:

@@ -91,9 +91,7 @@ class NoiseMapWidget(NoiseMapControls):
             w.changed.connect(self._on_edit)
         self.source.changed.connect(self._on_source_changed)
         self.source_layer.changed.connect(self._on_source_layer_changed)
-        ev = self._viewer.layers.events
-        for e in (ev.inserted, ev.removed, ev.reordered, ev.renamed):
-            self._life.follow(e, self._refresh_layers)
+        self._life.follow_layer_list(self._viewer.layers, self._refresh_layers)
 
     # -- reactions ---------------------------------------------------------------------
 

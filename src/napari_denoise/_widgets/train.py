@@ -67,9 +67,7 @@ class TrainWidget(TrainPreviews):
         self.save_button.changed.connect(self.save)
         self.use_button.changed.connect(self.use_in_denoise)
         self.model_name.changed.connect(self._on_model_name)
-        ev = self._viewer.layers.events
-        for e in (ev.inserted, ev.removed, ev.reordered, ev.renamed):
-            life.follow(e, self._refresh_layers)
+        life.follow_layer_list(self._viewer.layers, self._refresh_layers)
         life.follow(self._viewer.layers.selection.events.active, self._on_active_layer)
 
         self._on_active_layer()
