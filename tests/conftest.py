@@ -136,3 +136,12 @@ def long_training_panel(viewer, model_name: str):
     w.preview_interval = 0.1
     w.model_name.value = model_name
     return w
+
+
+def run_and_wait(qtbot, denoise_widget, timeout_ms: int = 60_000) -> None:
+    """Press Run on a Denoise panel and wait for its worker to finish."""
+    worker = denoise_widget.run()
+    assert worker is not None, "the run did not start"
+    with qtbot.waitSignal(worker.finished, timeout=timeout_ms):
+        pass
+    assert not denoise_widget.is_running

@@ -12,6 +12,7 @@ pytest.importorskip("pytestqt")
 from napari_denoise._widgets import DenoiseWidget, NoiseMapWidget  # noqa: E402
 from napari_denoise._widgets import denoise as denoise_mod  # noqa: E402
 from napari_denoise._widgets import noise_map as noise_map_mod  # noqa: E402
+from conftest import run_and_wait  # noqa: E402
 
 pytestmark = pytest.mark.gui
 
@@ -63,11 +64,7 @@ def _wait_until(qtbot, nm, cond):
 
 
 def _run(qtbot, dw):
-    worker = dw.run()
-    assert worker is not None, "the run did not start"
-    with qtbot.waitSignal(worker.finished, timeout=WAIT_MS):
-        pass
-    assert not dw.is_running
+    run_and_wait(qtbot, dw, WAIT_MS)
 
 
 def test_estimate_map_strength_source_and_denoise(widgets, qtbot, notes, pg_image):

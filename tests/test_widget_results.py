@@ -14,6 +14,7 @@ pytest.importorskip("pytestqt")
 from napari_denoise._widgets import DenoiseWidget  # noqa: E402
 from napari_denoise._widgets import denoise as denoise_mod  # noqa: E402
 from napari_denoise._widgets import denoise_results as results_mod  # noqa: E402
+from conftest import run_and_wait  # noqa: E402
 
 pytestmark = pytest.mark.gui
 
@@ -39,11 +40,7 @@ def viewer_widget(make_napari_viewer, plugin):
 
 
 def _run(qtbot, w):
-    worker = w.run()
-    assert worker is not None, "the run did not start"
-    with qtbot.waitSignal(worker.finished, timeout=WAIT_MS):
-        pass
-    assert not w.is_running
+    run_and_wait(qtbot, w, WAIT_MS)
 
 
 def _image(shape=(2, 40, 48), seed=0):
