@@ -179,3 +179,76 @@ def test_automatic_is_the_default_and_picks_the_model_for_the_data(make_napari_v
     out = viewer.layers["cells_denoised"]
     assert out.metadata["napari_denoise"]["settings"]["method"] == "auto"
     assert "drunet_microscopy" in w.status.value and out.data.dtype == np.uint16
+
+
+def _run_stack(qtbot, viewer, w):
+    """A run of 'tv' on a Z stack with a pixel size in micrometres."""
+    layer = viewer.add_image(_image((3, 40, 48)), name="stack", scale=(2.0, 0.5, 0.5),
+                             units=("micrometer",) * 3)
+    w.image_layer.value = layer
+    w.noise_mode.value = "manual"
+    w.sigma_value.value = 0.05
+    assert not w.save_button.enabled and not w.compare_input.enabled  # no result yet
+    _run(qtbot, w)
+    return layer, viewer.layers["stack_denoised"]
+
+
+@pytest.mark.parametrize("name", ["out/result.tif", "result.ome.zarr"])
+def test_save_result_writes_the_layer_with_its_scale_and_settings(viewer_widget, qtbot, notes,
+                                                                 tmp_path, name):
+    from napari_denoise.io import read_image
+    from napari_denoise.io.save import saved_settings
+    from napari_denoise.io.zarr_store import read_zarr
+
+    viewer, w = viewer_widget
+    layer, out = _run_stack(qtbot, viewer, w)
+    assert w.save_button.enabled
+    written = w.save(tmp_path / name)
+    assert written is not None and written.exists() and not notes
+    data, meta = read_zarr(written) if name.endswith("zarr") else read_image(written)
+    np.testing.assert_array_equal(np.asarray(data), out.data)
+    assert meta.axes == "ZYX" and meta.scale == pytest.approx((2.0, 0.5, 0.5))
+    assert meta.unit == "µm"
+    settings = saved_settings(written)
+    assert settings["method"] == "tv" and settings["noise_level"] == pytest.approx(0.05)
+    assert settings["input"] == "stack"
+    assert str(written) in w.status.value
+
+
+def test_a_failed_save_leaves_no_file(viewer_widget, qtbot, notes, tmp_path, monkeypatch):
+    import tifffile
+
+    viewer, w = viewer_widget
+    _run_stack(qtbot, viewer, w)
+
+    def full_disk(path, *args, **kwargs):
+        with open(path, "wb") as f:
+            f.write(b"II*\x00 half a file")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(tifffile, "imwrite", full_disk)
+    assert w.save(tmp_path / "result.tif") is None
+    assert list(tmp_path.iterdir()) == []  # not even the temporary file
+    assert any("No space left on device" in n for n in notes)
+    assert w.status.value.startswith("Not saved")
+    assert w.save(tmp_path / "result.png") is None  # a format that cannot hold it: refused
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_show_the_input_flips_what_is_shown(viewer_widget, qtbot, notes):
+    viewer, w = viewer_widget
+    layer, out = _run_stack(qtbot, viewer, w)
+    assert out.visible and w.compare_input.enabled
+    w.compare_input.value = True
+    assert not out.visible and layer.visible
+    assert "Showing the input" in w.status.value
+    # Alt+B on the canvas flips back, and again
+    keys = {str(k): f for k, f in viewer.keymap.items()}
+    assert "Alt+B" in keys
+    keys["Alt+B"](viewer)
+    assert out.visible and not w.compare_input.value
+    keys["Alt+B"](viewer)
+    assert not out.visible
+    # a new run shows its result
+    _run(qtbot, w)
+    assert viewer.layers["stack_denoised"].visible and not w.compare_input.value

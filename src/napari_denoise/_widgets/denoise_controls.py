@@ -80,7 +80,7 @@ class DenoiseControls(ScrollPanel):
             self.noise_mode, self.sigma_info, self.sigma_row, self.noise_map, self.strength,
             self.tune_strength, self.more.button, *self.more.widgets,
             self.buttons, self.progress_bar, self.status, self.result_buttons,
-            self.copy_buttons,
+            self.compare_input, self.copy_buttons,
         ])
         for lab in (self.method_info, self.sigma_info, self.device_info, self.status):
             lab.native.setWordWrap(True)  # long texts wrap instead of widening the panel
@@ -171,7 +171,16 @@ class DenoiseControls(ScrollPanel):
         self.copy_python_button = PushButton(
             name="copy_python_button", text="Copy as Python", enabled=False,
             tooltip="Copy Python code that repeats the last run on the image's array")
-        self.result_buttons = _row("result_buttons", "Result", [self.keep_button])
+        self.save_button = PushButton(
+            name="save_button", text="Save result...", enabled=False,
+            tooltip="Write the last result to a TIFF, OME-TIFF or OME-Zarr file with the "
+                    "input's pixel size, units and axes and the run's settings")
+        self.compare_input = CheckBox(
+            name="compare_input", text="Show the input (Alt+B)", value=False, enabled=False,
+            tooltip="Hide the result to see the input under it; Alt+B on the canvas flips "
+                    "between them")
+        self.result_buttons = _row("result_buttons", "Result", [self.keep_button,
+                                                                self.save_button])
         self.copy_buttons = _row("copy_buttons", " ", [self.copy_command_button,
                                                        self.copy_python_button])
 

@@ -1,9 +1,14 @@
-"""The Denoise widget's results: keep one, or copy what repeats it.
+"""The Denoise widget's results: keep one, compare it with its input, save it, or copy
+what repeats it.
 
 Every run's output layer holds its settings in ``metadata["napari_denoise"]["settings"]``
 (:func:`~.run_record.run_record`). A run replaces ``<image>_denoised``; **Keep** renames
 the last result after its settings (``"stack denoised (bm3d, sigma 12.5)"``) so the next
-run adds a new layer beside it. **Copy as command line** and **Copy as Python** put on
+run adds a new layer beside it. **Show the input** (Alt+B on the canvas) hides the
+result to show its input under it, and back. **Save result...** writes the result
+with the input's pixel size, units and axes and the run's settings
+(:func:`napari_denoise.io.save.save_result`: TIFF, OME-TIFF or OME-Zarr, atomically).
+**Copy as command line** and **Copy as Python** put on
 the clipboard a ``napari-denoise denoise`` command or a ``napari_denoise.denoise`` call
 with the same arguments as the last run (:mod:`.run_record`), which give the same
 array.
@@ -17,6 +22,8 @@ from typing import Any
 
 from napari.utils.notifications import show_error
 
+from ..io.save import SAVE_FILTERS, save_result
+from ._layers import layer_axes
 from .denoise_inputs import DenoiseInputs
 from .run_record import command_line, kept_name, python_snippet
 
@@ -34,6 +41,10 @@ class LastRun:
     kept: bool = False
 
 
+#: the key that flips between the result and its input on the canvas
+COMPARE_KEY = "Alt-B"
+
+
 def layer_file(layer) -> str | None:
     """The file a layer was opened from, if napari knows it."""
     path = getattr(getattr(layer, "source", None), "path", None)
@@ -49,6 +60,16 @@ class DenoiseResults(DenoiseInputs):
         self.keep_button.changed.connect(self.keep)
         self.copy_command_button.changed.connect(self.copy_command)
         self.copy_python_button.changed.connect(self.copy_python)
+        self.save_button.changed.connect(self._ask_save)
+        self.compare_input.changed.connect(self._show_compare)
+        self._viewer.bind_key(COMPARE_KEY, self._flip_compare, overwrite=True)
+
+    def _on_close(self) -> None:
+        super()._on_close()
+        try:
+            self._viewer.bind_key(COMPARE_KEY, None)
+        except (KeyError, RuntimeError, ValueError):
+            pass
 
     def _remember(self, layer, map_layer, record: dict, output) -> None:
         """A run of ``layer`` (with ``map_layer`` in map mode) put ``output``."""
@@ -56,8 +77,78 @@ class DenoiseResults(DenoiseInputs):
                                 None if map_layer is None else map_layer.name,
                                 None if map_layer is None else layer_file(map_layer),
                                 record, output)
-        for b in (self.keep_button, self.copy_command_button, self.copy_python_button):
+        for b in (self.keep_button, self.copy_command_button, self.copy_python_button,
+                  self.save_button, self.compare_input):
             b.enabled = True
+        if self.compare_input.value:  # a new result is shown, not its input
+            self.compare_input.value = False
+
+    # -- before / after -------------------------------------------------------------------
+
+    def _result_and_input(self):
+        """(last result, its input) while both are in the viewer, else (None, None)."""
+        last = self.last_run
+        layers = self._viewer.layers
+        if last is None or last.output not in layers:
+            return None, None
+        inp = next((lay for lay in layers if lay.name == last.layer_name), None)
+        return last.output, inp
+
+    def _show_compare(self, value=None) -> None:
+        """Show the input (result hidden) when the box is ticked, else the result."""
+        out, inp = self._result_and_input()
+        if out is None:
+            return
+        show_input = bool(self.compare_input.value)
+        out.visible = not show_input
+        if inp is not None and show_input:
+            inp.visible = True
+        self.status.value = (f"Showing the input '{inp.name if inp is not None else '?'}'; "
+                             f"Alt+B shows the result '{out.name}'" if show_input else
+                             f"Showing the result '{out.name}'; Alt+B shows the input")
+
+    def _flip_compare(self, viewer=None) -> None:
+        """Alt+B on the canvas: flip between the result and its input."""
+        if self._life.alive and self.compare_input.enabled:
+            self.compare_input.value = not self.compare_input.value
+
+    # -- save ----------------------------------------------------------------------------
+
+    def _ask_save(self, value=None):
+        """Ask for a file name, then :meth:`save`."""
+        out, _ = self._result_and_input()
+        if out is None:
+            return self.save(None)
+        from qtpy.QtWidgets import QFileDialog
+
+        last = self.last_run
+        start = Path(last.source).with_name(f"{Path(last.source).stem}_denoised.tif") \
+            if last.source else Path.home() / f"{last.layer_name}_denoised.tif"
+        path, _ = QFileDialog.getSaveFileName(self.native, "Save result", str(start),
+                                              ";;".join(SAVE_FILTERS))
+        return self.save(path) if path else None
+
+    def save(self, path) -> Path | None:
+        """Write the last result to ``path`` (format from its name) with the input's
+        pixel size, units and axes and the run's settings. Returns the path written,
+        None when nothing was written (the reason shown)."""
+        out, _ = self._result_and_input()
+        if out is None or path is None:
+            show_error("Nothing to save: run Denoise first (a removed result cannot be saved)")
+            return None
+        info = out.metadata.get("napari_denoise") or {}
+        settings = dict(info.get("settings") or {}, input=self.last_run.layer_name)
+        try:
+            written = save_result(path, out.data, axes=layer_axes(out),
+                                  scale=tuple(out.scale), units=tuple(out.units),
+                                  settings=settings)
+        except (ValueError, OSError) as exc:
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            show_error(f"Saving '{out.name}' failed: {msg}")
+            self.status.value = f"Not saved: {msg}"
+            return None
+        self.status.value = f"Saved '{out.name}' to {written}"
+        return written
 
     def keep(self, value=None):
         """Rename the last result after its settings: the next run does not replace it.

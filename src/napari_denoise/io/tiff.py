@@ -250,13 +250,20 @@ def write_tiff(tmp: Path, array: np.ndarray, meta: ImageMeta | None) -> None:
     if kind == "imagej":
         kw.pop("planarconfig", None)
         kw.pop("extrasamples", None)
-        tifffile.imwrite(tmp, array, imagej=True, metadata=_imagej_metadata(meta, t, tiff_axes),
-                         software=SOFTWARE, **kw)
+        md = _imagej_metadata(meta, t, tiff_axes)
+        if t.get("description"):  # the run's settings: ImageJ shows them as the image's Info
+            md["Info"] = t["description"]
+        tifffile.imwrite(tmp, array, imagej=True, metadata=md, software=SOFTWARE, **kw)
     elif kind == "ome":
-        tifffile.imwrite(tmp, array, ome=True, metadata=_ome_metadata(meta, t, tiff_axes, axes),
-                         software=SOFTWARE, **kw)
+        md = _ome_metadata(meta, t, tiff_axes, axes)
+        if t.get("description"):  # the OME Image's Description
+            md["Description"] = t["description"]
+        tifffile.imwrite(tmp, array, ome=True, metadata=md, software=SOFTWARE, **kw)
     else:
-        tifffile.imwrite(tmp, array, metadata={"axes": tiff_axes}, software=SOFTWARE, **kw)
+        md = {"axes": tiff_axes}
+        if t.get("description"):  # kept in the shaped JSON description
+            md["napari_denoise"] = t["description"]
+        tifffile.imwrite(tmp, array, metadata=md, software=SOFTWARE, **kw)
 
 
 def _layout_kwargs(array, tiff_axes: str, t: dict) -> dict[str, Any]:
