@@ -1,0 +1,1 @@
+"""Networks out of this package's own format: ONNX (:mod:`.onnx`)."""
