@@ -96,6 +96,12 @@ def _add_compute_options(p) -> None:
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="network arithmetic (default: auto = bfloat16 on CPUs with AMX or "
                         "AVX512-BF16 for models it costs at most 0.02 dB, and on GPUs)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="zarr output or a batch of files: run on a local dask cluster of N "
+                        "worker processes (the CPU's cores shared between them)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="zarr output or a batch of files: run on the dask.distributed cluster "
+                        "whose scheduler is at ADDRESS (e.g. tcp://10.0.0.5:8786)")
     p.add_argument("--quiet", "-q", action="store_true",
                    help="print nothing but errors")
 
@@ -106,10 +112,16 @@ def _run_denoise(args) -> int:
     from .batch_run import run_batch, wants_batch
     from .zarr_run import run_zarr, wants_zarr
 
+    cluster = args.workers is not None or args.scheduler
+    if args.workers is not None and args.workers < 1:
+        raise CLIError(f"--workers must be at least 1, not {args.workers}", 2)
     if wants_batch(args):  # a glob pattern or a folder: every file, failures skipped
         return run_batch(args, _run_denoise)
     if wants_zarr(args):  # out of core: unit by unit into a zarr store, resumable
         return run_zarr(args, _report)
+    if cluster:
+        raise CLIError("--workers and --scheduler are for a zarr output (-o ending in .zarr) "
+                       "or a batch of files (a folder or a quoted glob as IN)", 2)
     dst = Path(args.output)
     data, meta, axes = _read_input(args)
     sigma = _sigma_or_map(args, data)

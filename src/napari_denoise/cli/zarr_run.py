@@ -2,7 +2,9 @@
 
 Used when IN is a zarr / OME-Zarr store or OUT ends in ``.zarr``. Each finished plane
 (volume in 3-D mode) is written at once, with a progress bar (tqdm) and an ETA;
-Ctrl-C leaves a store that the same command finishes.
+Ctrl-C leaves a store that the same command finishes. ``--workers N`` runs the planes
+on a local dask cluster of N processes, ``--scheduler ADDRESS`` on an existing cluster
+(see :mod:`napari_denoise.core.distributed`).
 """
 
 from __future__ import annotations
@@ -20,9 +22,8 @@ def wants_zarr(args) -> bool:
 
 
 def run_zarr(args, report) -> int:
-    """Run one out-of-core denoise; ``report(info, dst, quiet)`` prints the summary."""
-    from ..core.chunked import denoise_to_zarr_iter
-
+    """Run one out-of-core denoise; ``report(info, dst, quiet)`` prints the summary.
+    ``--workers N`` / ``--scheduler ADDRESS``: the planes go to a dask cluster's workers."""
     src, dst = Path(args.input), Path(args.output)
     if Path(args.output).suffix.lower() != ".zarr":
         raise CLIError(f"a zarr input is written to a zarr store: give -o ending in .zarr "
@@ -32,8 +33,26 @@ def run_zarr(args, report) -> int:
     if args.noise_map:
         raise CLIError("--noise-map is not available for zarr output; give --sigma or let it "
                        "be estimated", 2)
+    client = threads = None
+    if args.workers is not None or args.scheduler:
+        from ..core.distributed import connect
+
+        client, threads = connect(args.workers, args.scheduler)
+    try:
+        return _run(args, src, dst, report, client, threads)
+    finally:
+        if client is not None:
+            from ..core.distributed import close
+
+            close(client)
+
+
+def _run(args, src, dst, report, client, threads) -> int:
+    from ..core.chunked import denoise_to_zarr_iter
+
     gen = denoise_to_zarr_iter(
         str(src), str(dst), args.model, axes=args.axes, overwrite=args.overwrite,
+        client=client, threads=threads,
         sigma=args.sigma, mode=args.mode, device=args.device, tile=args.tile,
         noise=args.noise, strength=args.strength, destripe=args.destripe,
         data_range=args.data_range, quality=args.quality, precision=args.precision,

@@ -94,7 +94,7 @@ def open_source(source, axes: str | None = None):
 
 
 def denoise_to_zarr_iter(source, out, model="auto", *, axes=None, overwrite=False,
-                         pyramid=True, **kwargs):
+                         pyramid=True, client=None, threads=None, **kwargs):
     """Generator form of :func:`denoise_to_zarr`: yields :class:`Progress` per tile,
     returns the :class:`DenoiseResult` (its ``image`` a dask array over the store)."""
     import dask.array as da
@@ -127,10 +127,19 @@ def denoise_to_zarr_iter(source, out, model="auto", *, axes=None, overwrite=Fals
         from .inference import DenoiseResult
 
         return DenoiseResult(da.from_zarr(arr), info)
-    sink = ZarrSink(group, arr, axes, done)
-    res = yield from _denoise_iter(data, model, axes=axes, sink=sink, **kwargs)
-    if len(done):
-        res.info.notes.append(f"resumed: {len(done)} unit(s) were already written")
+    resumed = len(done)
+    if client is not None:
+        from .distributed import run_on_cluster
+        from .inference import DenoiseResult
+
+        info = yield from run_on_cluster(client, source, out, group, data, axes, done, model,
+                                         kwargs, threads=threads)
+        res = DenoiseResult(None, info)
+    else:
+        sink = ZarrSink(group, arr, axes, done)
+        res = yield from _denoise_iter(data, model, axes=axes, sink=sink, **kwargs)
+    if resumed:
+        res.info.notes.append(f"resumed: {resumed} unit(s) were already written")
     summary = {k: res.info[k] for k in ("model", "kind", "mode", "sigma", "noise", "strength",
                                         "precision", "quality")}
     summary["range"] = list(res.info.range)
@@ -140,7 +149,7 @@ def denoise_to_zarr_iter(source, out, model="auto", *, axes=None, overwrite=Fals
 
 
 def denoise_to_zarr(source, out, model="auto", *, axes=None, overwrite=False, pyramid=True,
-                    progress=None, **kwargs):
+                    progress=None, client=None, **kwargs):
     """Denoise ``source`` (a zarr / OME-Zarr store, an image file, a zarr, dask or numpy
     array) into the zarr store ``out``, unit by unit; returns a :class:`DenoiseResult`
     whose ``image`` is a dask array over the written store.
@@ -148,6 +157,10 @@ def denoise_to_zarr(source, out, model="auto", *, axes=None, overwrite=False, py
     Memory is bounded by one plane (one volume in 3-D mode) and its tiles. Rerunning an
     interrupted run with the same settings finishes it; a store with other settings, or
     one napari-denoise did not write, is refused unless ``overwrite``. Other keywords
-    are those of :func:`napari_denoise.denoise` (``sigma`` a number or ``"auto"``)."""
+    are those of :func:`napari_denoise.denoise` (``sigma`` a number or ``"auto"``).
+
+    ``client``: a ``dask.distributed.Client``; the planes are then denoised by its
+    workers, one task per plane, with the same result (see :mod:`.distributed`);
+    ``source`` must then be a path the workers can read."""
     return run_to_end(denoise_to_zarr_iter(source, out, model, axes=axes, overwrite=overwrite,
-                                           pyramid=pyramid, **kwargs), progress)
+                                           pyramid=pyramid, client=client, **kwargs), progress)

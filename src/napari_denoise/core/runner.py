@@ -98,6 +98,13 @@ class ArraySink:
         self.layout.write(self.out_c, t, z, g, res)
 
 
+def _skipped(sink, ui, t, z) -> bool:
+    """A unit already written, or (a sink with ``planes``: one worker's share of a
+    distributed run) a unit of a plane that is not this sink's."""
+    planes = getattr(sink, "planes", None)
+    return ui in sink.skip or (planes is not None and (t, z) not in planes)
+
+
 def run_units(layout, plan, sink, *, scale, bounds, dtype, tile=None, overlap=None,
               lazy_float=False, destripe=False, stats: RunStats | None = None):
     """Generator: denoise every unit of ``layout`` not in ``sink.skip`` into ``sink``
@@ -111,7 +118,7 @@ def run_units(layout, plan, sink, *, scale, bounds, dtype, tile=None, overlap=No
     yield count.progress()
     try:
         for ui, (t, z, g) in enumerate(units):
-            if ui in sink.skip:
+            if _skipped(sink, ui, t, z):
                 count.done += len(tiles.plan)
                 continue
             done_before = count.done
