@@ -1,5 +1,5 @@
 """Architecture and loss study: every registered architecture trained the same way for
-the same wall-clock budget, then scored by the protocol of quality.py.
+the same CPU-time budget, then scored by the protocol of quality.py.
 
 Training: Train400 less test_381..test_400 (the validation set), Gaussian noise sigma
 0-75 with a noise map for networks that take one (recipes/drunet_gray.json with the
@@ -27,7 +27,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+
+# before torch loads its OpenMP runtime: threads that wait sleep instead of spinning,
+# so the CPU-time budget counts work (study_common.train_clock)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from pathlib import Path
 
 import numpy as np

@@ -1,9 +1,14 @@
 """Helpers of benchmarks/architectures.py: the study's recipe, one training run for a
-wall-clock budget with exact resume, the protocol evaluation of its best weights and
+CPU-time budget with exact resume, the protocol evaluation of its best weights and
 the inference speed.
 
 Training time counts only the training steps (sampling, noise, forward, backward,
-update), not the validations and checkpoints. The learning rate warms up for
+update), not the validations and checkpoints, and it is the process's CPU time divided
+by torch's thread count (:func:`train_clock`): on an idle machine that is the wall
+time, and a run that shares the CPU with other work gets the same amount of
+computation, not fewer steps (wall time would make the ranking depend on what else
+ran). OpenMP threads wait passively (architectures.py sets ``OMP_WAIT_POLICY``) so
+that spinning at barriers is not counted as work. The learning rate warms up for
 ``WARMUP`` steps, then follows a cosine over the *time* budget: before each step the
 recipe's ``steps`` is set so that the cosine's progress equals the fraction of the
 budget spent, so every architecture ends its budget annealed whatever its speed.
@@ -79,6 +84,13 @@ def _validate(tr, seconds: float, losses: list, log) -> None:
         f"SSIM {s['ssim']:.4f} (best {tr.best:.3f})")
 
 
+def train_clock() -> float:
+    """Seconds of this process's CPU time per torch thread (see the module's notes)."""
+    import torch
+
+    return time.process_time() / max(1, torch.get_num_threads())
+
+
 def train_timed(tr, minutes: float, val_every: int, log=print) -> float:
     """Train ``tr`` (a ``Trainer``, maybe resumed) until ``minutes`` of training time;
     validate every ``val_every`` steps and at the end, checkpoint after each
@@ -88,9 +100,9 @@ def train_timed(tr, minutes: float, val_every: int, log=print) -> float:
     losses: list[float] = []
     while spent < budget:
         _set_schedule(tr, spent / budget)
-        t = time.perf_counter()
+        t = train_clock()
         losses.append(tr.train_step())
-        spent += time.perf_counter() - t
+        spent += train_clock() - t
         if tr.step % val_every == 0 or spent >= budget:
             _validate(tr, spent, losses, log)
             losses = []
