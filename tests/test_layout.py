@@ -10,7 +10,8 @@ import pytest
 pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
 
-from napari_denoise._widgets import DenoiseWidget, NoiseMapWidget, TrainWidget  # noqa: E402
+from napari_denoise._widgets import (CompareWidget, DenoiseWidget, NoiseMapWidget,  # noqa: E402
+                                     TrainWidget)
 from napari_denoise._widgets._panel import PANEL_MAX_WIDTH  # noqa: E402
 from napari_denoise._widgets.denoise import open_denoise_widget  # noqa: E402
 from napari_denoise._widgets.denoise_dock import dock_of  # noqa: E402
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.gui
 
 SCREEN = (1280, 800)
 PANELS = {"Denoise": DenoiseWidget, "Noise map": NoiseMapWidget,
-          "Train Noise2Noise": TrainWidget}
+          "Train Noise2Noise": TrainWidget, "Compare methods": CompareWidget}
 
 
 @pytest.fixture
