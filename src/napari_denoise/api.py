@@ -15,7 +15,7 @@ from .core.training.n2n import TrainedModel, train_noise2noise, train_noise2nois
 def denoise(image, model="auto", *, sigma=None, noise="auto", strength=1.0, destripe=False,
             axes=None, mode="auto", device="auto", tile=None, progress=None,
             data_range=None, quality="fast", precision="auto",
-            colour_space="opponent", tune=False) -> np.ndarray:
+            colour_space="opponent", tune=False, backend="auto") -> np.ndarray:
     """Denoise ``image`` and return an array of the same shape and dtype.
 
     A dask array gives a dask array: nothing is computed until it is asked for
@@ -71,10 +71,18 @@ def denoise(image, model="auto", *, sigma=None, noise="auto", strength=1.0, dest
         ``"best"`` runs a network on the 8 flips and rotations of the image and averages
         them (self-ensemble): about 8x the time, 0.07-0.13 dB better. Classical
         methods ignore it.
-    precision : "auto", "fp32" or "bf16"
+    precision : "auto", "fp32", "bf16" or "int8"
         Arithmetic of the networks. ``"auto"``: bfloat16 on CPUs with native bf16
         (AMX, AVX512-BF16) for models whose measured PSNR cost is at most 0.02 dB, and
-        on GPUs; float32 otherwise. ``"fp32"`` forces full precision.
+        on GPUs; float32 otherwise; or what ``backend="auto"`` picks. ``"fp32"`` forces
+        full precision; ``"int8"`` runs a quantised copy in ONNX Runtime (CPU).
+    backend : "auto", "torch" or "onnxruntime"
+        What runs the networks. ``"auto"``: on a CPU, the fastest variant (torch fp32 or
+        bf16, ONNX Runtime fp32 or int8) measured for the model on a CPU with this one's
+        features at a PSNR cost of at most 0.05 dB (recorded in its card by
+        ``benchmarks/backends.py``); torch otherwise. ``"torch"`` / ``"onnxruntime"``
+        force one (ONNX Runtime: CPU, 2-D networks; ``pip install
+        "napari-denoise[export]"``).
     colour_space : "opponent" or "rgb"
         RGB photos (axes ending in C) with a single-channel denoiser are denoised as a
         luminance and two colour differences (an orthonormal opponent transform, as in
@@ -92,11 +100,12 @@ def denoise(image, model="auto", *, sigma=None, noise="auto", strength=1.0, dest
         return denoise_lazy(image, model, sigma=sigma, axes=axes, mode=mode, device=device,
                             tile=tile, data_range=data_range, noise=noise, strength=strength,
                             destripe=destripe, quality=quality, precision=precision,
-                            colour_space=colour_space, tune=tune)
+                            colour_space=colour_space, tune=tune, backend=backend)
     gen = inference.denoise_iter(image, model, sigma=sigma, axes=axes, mode=mode,
                                  device=device, tile=tile, data_range=data_range, noise=noise,
                                  strength=strength, destripe=destripe, quality=quality,
-                                 precision=precision, colour_space=colour_space, tune=tune)
+                                 precision=precision, colour_space=colour_space, tune=tune,
+                                 backend=backend)
     return run_to_end(gen, progress).image
 
 

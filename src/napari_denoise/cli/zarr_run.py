@@ -56,7 +56,7 @@ def _run(args, src, dst, report, client, threads) -> int:
         sigma=args.sigma, mode=args.mode, device=args.device, tile=args.tile,
         noise=args.noise, strength=args.strength, destripe=args.destripe,
         data_range=args.data_range, quality=args.quality, precision=args.precision,
-        colour_space=args.colour_space)
+        colour_space=args.colour_space, backend=getattr(args, "backend", "auto"))
     bar, done = None, 0
     try:
         while True:

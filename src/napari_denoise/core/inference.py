@@ -96,12 +96,13 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, tune=False, **kw
     return res
 
 
-def _resolve(model, device, precision="auto", quality="fast") -> Denoiser:
+def _resolve(model, device, precision="auto", quality="fast", backend="auto") -> Denoiser:
     try:
-        return configure(resolve_denoiser(model, device), precision=precision, quality=quality)
+        return configure(resolve_denoiser(model, device), precision=precision, quality=quality,
+                         backend=backend)
     except DenoiseError:
         raise
-    except ValueError as exc:  # an unavailable device, an unknown precision or quality
+    except ValueError as exc:  # an unavailable device, an unknown precision, quality, backend
         raise DenoiseError(str(exc)) from None
 
 
@@ -117,13 +118,13 @@ def _value_range(image, data_range) -> tuple[float, float]:
 def _denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", device="auto",
                   tile=None, overlap=None, data_range=None, noise="auto", strength=1.0,
                   destripe=False, precision="auto", quality="fast", colour_space="opponent",
-                  sink=None, bounds=None):
+                  sink=None, bounds=None, backend="auto"):
     """``sink``: where finished units go (:class:`.runner.ArraySink`); out-of-core runs
     give their own, and the result's ``image`` is then None. ``bounds``: the :class:`OutputBounds` of the whole
     data when ``image`` is one block of it (lazy runs)."""
     t_start = time.perf_counter()
     auto_model = model is None or (isinstance(model, str) and model.lower() == "auto")
-    den = _resolve(model, device, precision, quality)
+    den = _resolve(model, device, precision, quality, backend)
     try:
         colour_space = check_colour_space(colour_space)
     except ValueError as exc:
@@ -141,7 +142,7 @@ def _denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", de
     if auto_model and den.name == DEFAULT_MODEL and layout.mode == "2d" \
             and not axes.endswith("C"):  # photos (RGB) keep the natural-image model
         switch = lambda d: configure(_auto_poisson_model(d, device),  # noqa: E731
-                                     precision=precision, quality=quality)
+                                     precision=precision, quality=quality, backend=backend)
     plan = yield from plan_noise(image, axes, den, sigma=sigma, noise=noise, strength=strength,
                                  lo=lo, hi=hi, switch_model=switch, t_start=t_start)
     if wants_opponent(colour_space, axes, layout.view.shape[2], plan.den):
@@ -190,7 +191,7 @@ def _info(plan, layout, lo, hi, destripe, model, quality) -> DenoiseInfo:
                      f"{den.name} ran once")
     return DenoiseInfo(
         model=den.name, kind=den.kind, axes=layout.axes, mode=layout.mode,
-        device=str(den.device), precision=den.precision_name,
+        device=str(den.device), precision=den.precision_name, backend=den.backend_name,
         colour_space="opponent" if isinstance(den, OpponentDenoiser) else None,
         quality="best" if den.ensemble else "fast", noise_kind=plan.kind, sigma_value=plan.sigma,
         estimated=plan.estimated, transform="gat" if plan.vst is not None else None,

@@ -20,7 +20,8 @@ class DenoiseInfo(Mapping):
     axes: str = ""
     mode: str = "2d"
     device: str = "cpu"
-    precision: str | None = None   # "fp32", "bf16" or "fp16" (networks); None: classical
+    precision: str | None = None   # "fp32", "bf16", "fp16" or "int8" (networks); None: classical
+    backend: str | None = None     # "torch" or "onnxruntime" (networks); None: classical
     quality: str = "fast"          # "best": the x8 self-ensemble ran
     colour_space: str | None = None  # "opponent": RGB denoised as luminance + colour differences
     noise_kind: str = "none"       # one of NOISE_KINDS

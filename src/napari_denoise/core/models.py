@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelNotFoundError
-from .precision import check_precision, dtype_name, inference_dtype
+from .precision import check_precision
 
 ALIASES = {"ffdnet": "ffdnet_gray", "dncnn": "dncnn_blind", "non-local-means": "nlm",
            "nl-means": "nlm", "bm3d": "bm3d", "total-variation": "tv"}
@@ -61,8 +61,9 @@ class Denoiser:
     card: dict = field(default_factory=dict)
     impl: Any = None
     device: Any = None
-    precision: str = "auto"   # "auto", "fp32" or "bf16" (networks; see .precision)
+    precision: str = "auto"   # "auto", "fp32", "bf16" or "int8" (networks; see .precision)
     ensemble: bool = False    # x8 flips-and-rotations self-ensemble (networks)
+    backend: str = "auto"     # "auto", "torch" or "onnxruntime" (networks; see .backends)
 
     def run(self, x: np.ndarray, sigma_map: np.ndarray | None, sigma: float | None) -> np.ndarray:
         """x: (C, *spatial) float32 normalised; sigma_map: (1, *spatial) or None."""
@@ -72,26 +73,51 @@ class Denoiser:
         return _run_network(self, x, sigma_map, sigma)
 
     @property
+    def runtime(self) -> tuple[str | None, str | None]:
+        """(backend, precision) this denoiser runs in: ("torch", "bf16"), ("onnxruntime",
+        "int8") ...; (None, None) for classical methods. See :mod:`.backends`."""
+        from .backends import runtime
+
+        return runtime(self)
+
+    @property
     def autocast(self):
-        """The reduced precision this denoiser runs in, or None (float32)."""
+        """The torch autocast dtype this denoiser runs in, or None (float32, or not torch)."""
         if self.kind != "network":
             return None
-        return inference_dtype(self.device, self.precision, self.card)
+        backend, prec = self.runtime
+        if backend != "torch":
+            return None
+        from .backends import torch_dtype
+
+        return torch_dtype(prec)
 
     @property
     def precision_name(self) -> str | None:
-        """"fp32", "bf16" or "fp16" for networks; None for classical methods."""
-        return dtype_name(self.autocast) if self.kind == "network" else None
+        """"fp32", "bf16", "fp16" or "int8" for networks; None for classical methods."""
+        return self.runtime[1] if self.kind == "network" else None
+
+    @property
+    def backend_name(self) -> str | None:
+        """"torch" or "onnxruntime" for networks; None for classical methods."""
+        return self.runtime[0] if self.kind == "network" else None
 
 
-def configure(den: Denoiser, *, precision: str = "auto", quality: str = "fast") -> Denoiser:
-    """A copy of ``den`` (which may be cached and shared) set up for one run."""
+def configure(den: Denoiser, *, precision: str = "auto", quality: str = "fast",
+              backend: str = "auto") -> Denoiser:
+    """A copy of ``den`` (which may be cached and shared) set up for one run; ValueError
+    for settings that cannot run (int8 in torch, ONNX Runtime on a GPU ...)."""
     import dataclasses
 
+    from .backends import check_backend
     from .ensemble import check_quality
 
     best = check_quality(quality) == "best" and den.kind == "network"
-    return dataclasses.replace(den, precision=check_precision(precision), ensemble=best)
+    out = dataclasses.replace(den, precision=check_precision(precision), ensemble=best,
+                              backend=check_backend(backend))
+    if out.kind == "network":
+        out.runtime  # noqa: B018 - refuses what cannot run now, not at the first tile
+    return out
 
 
 def _run_network(d: Denoiser, x, sigma_map, sigma):
@@ -107,8 +133,16 @@ def _run_network(d: Denoiser, x, sigma_map, sigma):
             smap = torch.from_numpy(np.ascontiguousarray(sigma_map, dtype=np.float32))[None].to(dev)
         else:
             smap = torch.full((1,), float(sigma or 0.0), device=dev)
-    dtype = d.autocast
-    net = d.impl if dtype is None else _reduced_copy(d.impl, dtype)
+    backend, prec = d.runtime
+    if backend == "onnxruntime":
+        from .export.ort_runner import onnx_network
+
+        dtype = None
+        net = onnx_network(d.impl, d.card, prec, in_channels=d.in_channels,
+                           takes_map=d.takes_map)
+    else:
+        dtype = d.autocast
+        net = d.impl if dtype is None else _reduced_copy(d.impl, dtype)
     if d.ensemble:
         from .ensemble import self_ensemble
 

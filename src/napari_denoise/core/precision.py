@@ -61,7 +61,8 @@ def autocast_dtype(device, *, training: bool = False, fp16_fallback: bool = True
 
 #: the largest PSNR cost (dB) at which a model runs in bfloat16 on CPU by default
 BF16_TOLERANCE_DB = 0.02
-PRECISIONS = ("auto", "fp32", "bf16")
+#: "int8" runs in ONNX Runtime (:mod:`.backends`), not under autocast
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
 
 
 def card_allows_bf16(card: dict | None) -> bool:
@@ -87,7 +88,7 @@ def inference_dtype(device, precision: str = "auto", card: dict | None = None):
     import torch
 
     p = check_precision(precision)
-    if p == "fp32":
+    if p in ("fp32", "int8"):  # int8 is not an autocast dtype: see .backends
         return None
     if p == "bf16":
         return torch.float16 if device.type == "mps" else torch.bfloat16

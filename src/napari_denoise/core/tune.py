@@ -99,7 +99,7 @@ def tuned_strength(image, model, sigma, axes, strengths, kwargs):
     strengths = DEFAULT_STRENGTHS if strengths is True else strengths
     # scored on one plane: the mode (2-D / 3-D) is not passed on
     keep = {k: kwargs[k] for k in ("noise", "device", "precision", "colour_space",
-                                   "data_range") if k in kwargs}
+                                   "data_range", "backend") if k in kwargs}
     tuned = yield from tune_iter(image, [model], strengths, sigma=sigma, axes=axes, **keep)
     tried = ", ".join(f"{s.strength:g}" for s in sorted(tuned.scores, key=lambda s: s.strength))
     return tuned.best.strength, (f"strength {tuned.best.strength:g} chosen on this image by the "
