@@ -99,6 +99,7 @@ def test_estimate_map_strength_source_and_denoise(widgets, qtbot, notes, pg_imag
     assert nm.message.value == "" and nm.message.native.isHidden()  # no fallback
     assert nm.plot.points is not None and len(nm.plot.points) >= 5
     assert nm.plot.a == pytest.approx(est.a) and nm.plot.b == pytest.approx(est.b)
+    assert nm.plot.title.startswith("fit: variance") and "bins cover" in nm.plot.cover_text
     painted_before = nm.plot.paints
     nm.plot.grab()  # renders the plot off screen
     assert nm.plot.paints > painted_before
@@ -131,6 +132,7 @@ def test_estimate_map_strength_source_and_denoise(widgets, qtbot, notes, pg_imag
     edited = NoiseEstimate.poisson_gaussian(0.02, est.b)
     np.testing.assert_allclose(out.data, edited.sigma_map(pg_image, strength=2.0), rtol=1e-5)
     assert nm.plot.a == 0.02 and nm.plot.points is not None
+    assert nm.plot.title.startswith("edited by hand: variance = 0.02 * signal")
     nm.gain.value = "not a number"
     assert nm.apply_params() is False and any("gain" in m for m in notes)
     notes.clear()

@@ -1,55 +1,58 @@
-"""The small QPainter plots of the widgets (training loss, mean-variance fit)."""
+"""The widgets' plots (training loss, mean-variance fit), drawn with pyqtgraph: axes
+with tick labels, log scales, zoom and pan (right-click: more) come with it.
+
+:func:`new_plot` makes a ``pyqtgraph.PlotWidget`` in the colours of the Qt palette
+(napari's dark or light theme); ``paints`` counts its repaints (tests use it).
+"""
 
 from __future__ import annotations
 
-from qtpy.QtCore import QPointF, QRectF
-from qtpy.QtGui import QColor, QPainter, QPen
-from qtpy.QtWidgets import QSizePolicy, QWidget
+import pyqtgraph as pg
+from qtpy.QtWidgets import QSizePolicy
+
+#: line colours: first series, second series, third series
+COLOURS = ((80, 150, 255), (255, 150, 40), (90, 200, 90))
 
 
-class PlotWidget(QWidget):
-    """A plot drawn by ``_paint(painter)``; ``paints`` counts repaints (tests use it)."""
+class PlotWidget(pg.PlotWidget):
+    """A pyqtgraph plot in the palette's colours, at least 190 px high."""
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, *, bottom: str = "", left: str = ""):
         super().__init__(parent)
+        # pyqtgraph copies the plot item's clear() onto the widget: subclasses define their own
+        self.__dict__.pop("clear", None)
         self.paints = 0
-        self.setMinimumHeight(170)
+        pal = self.palette()
+        self.setBackground(pal.color(pal.ColorRole.Base))
+        text = pal.color(pal.ColorRole.Text)
+        item = self.getPlotItem()
+        for name in ("bottom", "left"):
+            ax = item.getAxis(name)
+            ax.setTextPen(text)
+            ax.setPen(text)
+            ax.enableAutoSIPrefix(False)  # the values themselves, not "x 0.001"
+        self.text_colour = text
+        item.setLabel("bottom", bottom)
+        item.setLabel("left", left)
+        item.showGrid(x=True, y=True, alpha=0.15)
+        item.setMenuEnabled(True)
+        self.setMinimumHeight(190)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def paintEvent(self, event):  # noqa: N802 - Qt's name
         self.paints += 1
-        p = QPainter(self)
-        try:
-            self._paint(p)
-        finally:
-            p.end()
+        super().paintEvent(event)
 
-    def _paint(self, p: QPainter):  # pragma: no cover - subclasses draw
-        raise NotImplementedError
+    def axis(self, name: str):
+        """The plot's ``"bottom"``, ``"left"`` (or ``"right"``) axis item."""
+        return self.getPlotItem().getAxis(name)
 
-    def _frame(self, p: QPainter, left: float, right: float, top: float,
-               bottom: float) -> tuple[QRectF, QColor]:
-        """Clear to the palette's base colour and draw the plot box inside the margins.
-
-        Returns the box and the text colour (the pen is left in it)."""
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        pal = self.palette()
-        text = pal.color(pal.ColorRole.Text)
-        p.fillRect(self.rect(), pal.color(pal.ColorRole.Base))
-        plot = QRectF(left, top, max(10, self.width() - left - right),
-                      max(10, self.height() - top - bottom))
-        p.setPen(QPen(text, 1))
-        p.drawRect(plot)
-        return plot, text
-
-    @staticmethod
-    def _tick_labels(p: QPainter, plot: QRectF, y_top: str, y_bottom: str, x_first: str,
-                     x_last: str) -> None:
-        """Value labels at the box's corners: y on the left, x below."""
-        fm = p.fontMetrics()
-        th = fm.height()
-        p.drawText(QPointF(2, plot.top() + th * 0.8), y_top)
-        p.drawText(QPointF(2, plot.bottom()), y_bottom)
-        p.drawText(QPointF(plot.left(), plot.bottom() + th), x_first)
-        p.drawText(QPointF(plot.right() - fm.horizontalAdvance(x_last), plot.bottom() + th),
-                   x_last)
+    def tick_labels(self, name: str) -> list[str]:
+        """The tick labels the axis ``name`` shows now (tests and screenshots)."""
+        ax = self.axis(name)
+        lo, hi = ax.range
+        length = ax.height() if ax.orientation in ("left", "right") else ax.width()
+        out: list[str] = []
+        for spacing, values in ax.tickValues(lo, hi, max(length, 100)):
+            out += ax.tickStrings(values, ax.autoSIPrefixScale, spacing)
+        return [s for s in out if s]

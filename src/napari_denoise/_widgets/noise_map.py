@@ -25,7 +25,7 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer
 
-from ._layers import layer_axes, layer_props, noise_map_for, place_layer
+from ._layers import layer_axes, layer_props, noise_map_for, place_layer, value_range
 from ._lifetime import Lifetime
 from .denoise import DenoiseWidget, open_denoise_widget, raise_dock
 from .noise_map_controls import NoiseMapControls, map_layer_name
@@ -153,7 +153,8 @@ class NoiseMapWidget(NoiseMapControls):
             self.estimate = est
             if self._est_layer is None:
                 self._est_layer = self.image_layer.value
-            self.plot.set_data(est.points, est.a, est.b)
+            self.plot.set_data(est.points, est.a, est.b, estimate=est,
+                               signal_range=_signal_range(self._est_layer))
             self.status.value = f"Model (edited): {est}"
         self._refresh_map()
         return True
@@ -227,7 +228,8 @@ class NoiseMapWidget(NoiseMapControls):
                 return
             self.estimate, self._est_layer = est, layer
             self._fill_fields(est)
-            self.plot.set_data(est.points, est.a, est.b)
+            self.plot.set_data(est.points, est.a, est.b, estimate=est,
+                               signal_range=_signal_range(layer))
             self._set_message(est.message or "")
             self.status.value = f"Model: {est}"
             if layer.rgb:
@@ -380,6 +382,16 @@ class NoiseMapWidget(NoiseMapControls):
                     w.quit()
                 except RuntimeError:
                     pass
+
+
+def _signal_range(layer) -> tuple[float, float] | None:
+    """The layer's signal range as the engine reads it (robust percentiles), if any."""
+    if layer is None or layer.rgb or layer.multiscale:
+        return None
+    try:
+        return value_range(layer)
+    except (ValueError, RuntimeError):
+        return None
 
 
 def _notify_error(msg: str) -> None:

@@ -1,92 +1,117 @@
-"""The Noise map widget's mean-variance plot (QPainter)."""
+"""The Noise map widget's mean-variance plot (pyqtgraph): the binned (signal, variance)
+points, the fitted line over the whole signal range, the part of that range the bins
+cover (shaded), linear, log-log or noise-std (sqrt) axes, and a title that says whether
+the line was fitted or edited by hand. The rules are in :mod:`.noise_map_rules`."""
 
 from __future__ import annotations
 
 import numpy as np
-from qtpy.QtCore import QPointF, QRectF, Qt
-from qtpy.QtGui import QColor, QPainter, QPen
+import pyqtgraph as pg
+from qtpy.QtWidgets import QComboBox, QVBoxLayout, QWidget
 
-from ._plot import PlotWidget
-from .noise_map_rules import format_value
+from ._plot import COLOURS, PlotWidget
+from .noise_map_rules import PLOT_SCALES, bins_cover, fit_line, plot_title, plot_xy
 
 
-class MeanVariancePlot(PlotWidget):
-    """Binned (signal mean, variance) points and the fitted line ``a * x + b``,
-    drawn with QPainter on linear axes labelled "signal" and "variance"."""
+class MeanVariancePlot(QWidget):
+    """The plot (``view``, a :class:`~._plot.PlotWidget`) and its axis choice
+    (``scale_box``: linear, log-log, noise std)."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.points: np.ndarray | None = None  # (n, 3): mean, variance, count
         self.a: float | None = None
         self.b: float | None = None
+        self.estimate = None
+        self.signal_range: tuple[float, float] | None = None
+        self.title = ""        # the title's first line: the line fitted or edited
+        self.cover_text = ""   # its second line: the part of the signal range the bins cover
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.scale_box = QComboBox()
+        for label, key in PLOT_SCALES:
+            self.scale_box.addItem(f"Axes: {label}", key)
+        self.scale_box.setToolTip("linear; log-log (positive values only); or the noise "
+                                  "std (square root of the variance) against the signal")
+        self.scale_box.currentIndexChanged.connect(self.redraw)
+        self.view = PlotWidget(bottom="signal", left="variance")
+        lay.addWidget(self.scale_box)
+        lay.addWidget(self.view)
+        item = self.view.getPlotItem()
+        self._cover = pg.LinearRegionItem(movable=False,
+                                          brush=pg.mkBrush(*COLOURS[0], 30),
+                                          pen=pg.mkPen(None))
+        self._cover.setZValue(-10)
+        item.addItem(self._cover)
+        self._line = item.plot([], [], pen=pg.mkPen(COLOURS[1], width=2))
+        self._dots = item.plot([], [], pen=None, symbol="o", symbolSize=6,
+                               symbolBrush=COLOURS[0], symbolPen=None)
+        self.redraw()
 
-    def set_data(self, points, a: float | None, b: float | None):
+    @property
+    def paints(self) -> int:
+        return self.view.paints
+
+    @property
+    def scale(self) -> str:
+        return self.scale_box.currentData() or "linear"
+
+    def set_scale(self, key: str) -> None:
+        self.scale_box.setCurrentIndex(max(0, self.scale_box.findData(key)))
+
+    def set_data(self, points, a: float | None, b: float | None, *, estimate=None,
+                 signal_range: tuple[float, float] | None = None):
+        """The binned points, the line ``a * signal + b`` (``estimate``: the model they
+        come from, for the title), and the data's signal range."""
         pts = None if points is None else np.asarray(points, dtype=np.float64)
         if pts is not None and (pts.ndim != 2 or pts.shape[1] < 2 or len(pts) == 0):
             pts = None
         if pts is not None:
             pts = pts[np.all(np.isfinite(pts[:, :2]), axis=1)]
-        self.points = pts
-        self.a, self.b = a, b
-        self.update()
+        self.points, self.a, self.b = pts, a, b
+        self.estimate, self.signal_range = estimate, signal_range
+        self.redraw()
 
     def clear(self):
         self.set_data(None, None, None)
 
-    def ranges(self) -> tuple[float, float, float, float] | None:
-        """(x0, x1, y0, y1) of the plot, or None when there is nothing to show."""
+    def redraw(self, *args) -> None:
+        scale = self.scale
+        item = self.view.getPlotItem()
+        item.setLogMode(x=scale == "log", y=scale == "log")
+        item.setLabel("left", "noise std" if scale == "sqrt" else "variance")
         pts = self.points
         if pts is None or not len(pts):
-            return None
-        x0, x1 = float(pts[:, 0].min()), float(pts[:, 0].max())
-        if x1 <= x0:
-            x0, x1 = x0 - 0.5 * (abs(x0) or 1.0), x1 + 0.5 * (abs(x1) or 1.0)
-        ys = list(pts[:, 1])
-        if self.a is not None and self.b is not None:
-            ys += [self.a * x0 + self.b, self.a * x1 + self.b]
-        y0, y1 = min(0.0, float(min(ys))), float(max(ys))
-        if y1 <= y0:
-            y1 = y0 + (abs(y0) or 1.0)
-        pad = 0.05 * (y1 - y0)
-        return x0, x1, y0, y1 + pad
-
-    def _paint(self, p: QPainter):
-        fm = p.fontMetrics()
-        th = fm.height()
-        plot, text = self._frame(p, left=fm.horizontalAdvance("-0.000e-00") + 6, right=10,
-                                 top=th + 6, bottom=2 * th + 6)
-        # axis labels
-        p.drawText(QRectF(plot.left(), plot.bottom() + th, plot.width(), th),
-                   Qt.AlignmentFlag.AlignHCenter, "signal")
-        p.drawText(QPointF(2, th - 1), "variance")
-        dots, line = QColor(80, 150, 255), QColor(255, 150, 40)
-        if self.a is not None and self.b is not None:
-            title = f"fit: {format_value(self.a)} * signal {self.b:+.4g}"
-            p.setPen(QPen(line, 1))
-            p.drawText(QPointF(plot.right() - fm.horizontalAdvance(title), th - 1), title)
-            p.setPen(QPen(text, 1))
-        r = self.ranges()
-        if r is None:
-            p.drawText(plot, Qt.AlignmentFlag.AlignCenter, "no mean-variance points yet")
+            self._dots.setData([], [])
+            self._line.setData([], [])
+            self._cover.hide()
+            self.cover_text = ""
+            self.title = "no mean-variance points yet" if self.a is None else \
+                plot_title(self.estimate)
+            self.view.setTitle(self.title, size="9pt")
             return
-        x0, x1, y0, y1 = r
-
-        def sx(x):
-            return plot.left() + (x - x0) / (x1 - x0) * plot.width()
-
-        def sy(y):
-            return plot.bottom() - (y - y0) / (y1 - y0) * plot.height()
-
-        self._tick_labels(p, plot, f"{y1:.3g}", f"{y0:.3g}", f"{x0:.3g}", f"{x1:.3g}")
-        p.setClipRect(plot)
+        self._dots.setData(*plot_xy(pts[:, 0], pts[:, 1], scale))
+        x0, x1 = float(pts[:, 0].min()), float(pts[:, 0].max())
+        if self.signal_range is not None:
+            x0, x1 = min(x0, self.signal_range[0]), max(x1, self.signal_range[1])
         if self.a is not None and self.b is not None:
-            p.setPen(QPen(line, 2))
-            p.drawLine(QPointF(sx(x0), sy(self.a * x0 + self.b)),
-                       QPointF(sx(x1), sy(self.a * x1 + self.b)))
-        p.setPen(QPen(dots, 1))
-        p.setBrush(dots)
-        for x, y in self.points[:, :2]:
-            p.drawEllipse(QPointF(sx(x), sy(y)), 3.0, 3.0)
+            self._line.setData(*fit_line(self.a, self.b, x0, x1, scale))
+        else:
+            self._line.setData([], [])
+        self.title = plot_title(self.estimate) if self.estimate is not None else (
+            f"fit: variance = {self.a:.4g} * signal + {self.b:.4g}"
+            if self.a is not None and self.b is not None else "")
+        cover = bins_cover(pts, self.signal_range)
+        lo, hi = float(pts[:, 0].min()), float(pts[:, 0].max())
+        if scale == "log":
+            lo, hi = (np.log10(v) if v > 0 else np.log10(max(hi, 1e-12)) - 3 for v in (lo, hi))
+        self._cover.setRegion((lo, hi))
+        self._cover.show()
+        self.cover_text = "" if cover is None else \
+            f"bins cover {100 * cover[2]:.0f}% of the signal range (shaded)"
+        self.view.setTitle(self.title + (f"<br>{self.cover_text}" if cover else ""),
+                           size="9pt")
+        item.enableAutoRange()
 
 
 __all__ = ["MeanVariancePlot"]

@@ -231,11 +231,60 @@ def map_summary(name: str, data: np.ndarray, strength: float) -> str:
             f"(mean {float(data.mean()):.4g}, data units, strength {strength:g}).")
 
 
+# -- the mean-variance plot ------------------------------------------------------------------
+
+#: the plot's axis choices: (label, key)
+PLOT_SCALES = (("linear", "linear"), ("log-log", "log"), ("noise std (sqrt)", "sqrt"))
+
+
+def plot_title(est: NoiseEstimate | None) -> str:
+    """What the plot's title says: the fitted line, or that it was edited by hand."""
+    if est is None:
+        return "no estimate yet"
+    from ..core.noise_plan import variance_words
+
+    words = variance_words(est) if est.a > 0 else \
+        f"variance {est.b:.4g} at every brightness (Gaussian)"
+    return f"edited by hand: {words}" if est.source == "edited" else f"fit: {words}"
+
+
+def bins_cover(points, signal_range) -> tuple[float, float, float] | None:
+    """(lowest, highest bin mean, the fraction of ``signal_range`` between them), or None
+    when either is unknown."""
+    if points is None or not len(points) or signal_range is None:
+        return None
+    lo, hi = (float(v) for v in signal_range)
+    x0, x1 = float(np.min(points[:, 0])), float(np.max(points[:, 0]))
+    frac = (min(x1, hi) - max(x0, lo)) / (hi - lo) if hi > lo else 1.0
+    return x0, x1, float(min(max(frac, 0.0), 1.0))
+
+
+def plot_xy(x, y, scale: str):
+    """Points as the plot shows them: the variance (linear, log) or its square root,
+    the noise std (sqrt); on log axes only positive values."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if scale == "sqrt":
+        y = np.sqrt(np.clip(y, 0, None))
+    if scale == "log":
+        keep = (x > 0) & (y > 0)
+        x, y = x[keep], y[keep]
+    return x, y
+
+
+def fit_line(a: float, b: float, x0: float, x1: float, scale: str, n: int = 64):
+    """The fitted ``variance = a * x + b`` over [x0, x1] as the plot shows it."""
+    if scale == "log" and x0 <= 0:
+        x0 = x1 * 1e-3 if x1 > 0 else 1e-6
+    xs = np.geomspace(x0, x1, n) if scale == "log" and x1 > x0 > 0 else np.linspace(x0, x1, n)
+    return plot_xy(xs, a * xs + b, scale)
+
+
 __all__ = [
     "FALLBACK_MEMORY", "GAUSSIAN_MAP_BYTES", "LAYER_MAP_BYTES", "MEMORY_FRACTION",
     "MODEL_MAP_BYTES", "NOISE_MODELS", "SAMPLE_ABOVE", "SOURCE_LAYER", "SOURCE_MODEL",
     "available_memory", "check_layer", "check_map_source", "check_mappable",
-    "edited_estimate", "fit_noise", "format_bytes", "format_value", "layer_map",
+    "PLOT_SCALES", "bins_cover", "edited_estimate", "fit_line", "fit_noise", "plot_title",
+    "plot_xy", "format_bytes", "format_value", "layer_map",
     "map_budget", "map_bytes", "map_meta", "map_summary", "map_too_big",
     "model_map", "read_axes", "require_estimate", "should_sample",
 ]
