@@ -18,7 +18,8 @@ except ImportError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0.dev0"
 
 from .api import (TrainedModel, create_network, denoise, denoise_iter, estimate_noise,
-                  list_architectures, list_models, load_model, remove_stripes, save_model,
+                  export_model, list_architectures, list_models, load_model, remove_stripes,
+                  save_model,
                   score, train_noise2noise, train_noise2noise_iter, tune)
 from .core.chunked import denoise_to_zarr
 from .core.inference import Cancelled, DenoiseError, DenoiseResult, Progress
@@ -46,6 +47,7 @@ __all__ = [
     "list_models",
     "list_architectures",
     "create_network",
+    "export_model",
     "list_losses",
     "load_model",
     "save_model",

@@ -184,6 +184,7 @@ def list_models() -> list[dict]:
     from .core.classical import CLASSICAL
     from .core.models import user_model_paths
     from .core.registry import pretrained_entries
+    from .core.errors import DenoiseError
     from .core.weights import WeightsError, read_card, validate_card
 
     out = []
@@ -199,11 +200,19 @@ def list_models() -> list[dict]:
                     "card": {}, "path": None, "dims": list(c.dims), "needs_sigma": True})
     for name, p in user_model_paths().items():
         try:
-            card = read_card(p)
-            validate_card(card)
-        except WeightsError as exc:
+            if p.suffix == ".zip":  # an imported BioImage Model Zoo package
+                from .core.export.package import package_card
+
+                card = package_card(p)
+            else:
+                card = read_card(p)
+                validate_card(card)
+        except (WeightsError, DenoiseError) as exc:
             card = {"error": str(exc)}
-        out.append(net_entry(name, "user", card, p))
+        entry = net_entry(name, "user", card, p)
+        if p.suffix == ".zip":
+            entry["needs_sigma"] = bool(card.get("takes_map", False))
+        out.append(entry)
     return out
 
 
@@ -284,6 +293,22 @@ def save_model(model, path, card: dict | None = None) -> Path:
     return _save(module, path, card)
 
 
+def export_model(model, path, format="bioimageio", *, licence=None, test=True) -> Path:  # noqa: A002
+    """Write a network for other software; returns the path written.
+
+    ``model``: a shipped or user model name, a ``.safetensors`` path, a trained model or an
+    ``nn.Module``. ``format``: ``"bioimageio"`` (a BioImage Model Zoo package, .zip:
+    weights as pytorch_state_dict with the architecture's source, TorchScript and ONNX,
+    test tensors, a cover, the model card as documentation; ``test=True`` runs
+    bioimageio's model test before the file is written), ``"onnx"`` or
+    ``"torchscript"``; None picks it from the file's extension. ``licence``: an SPDX id
+    for a package (default the card's). ``nd.denoise(img, model="model.zip")`` runs a
+    package. Needs ``pip install "napari-denoise[export]"``."""
+    from .core.export.exporter import export_model as _export
+
+    return _export(model, path, format, licence=licence, test=test)
+
+
 def load_model(path):
     """(network, card) from a ``.safetensors`` file; never unpickles."""
     from .core.weights import load_model as _load
@@ -292,6 +317,6 @@ def load_model(path):
 
 
 __all__ = ["denoise", "denoise_iter", "estimate_noise", "remove_stripes", "list_models",
-           "list_architectures", "create_network", "save_model",
+           "list_architectures", "create_network", "save_model", "export_model",
            "load_model", "DenoiseResult", "Progress", "train_noise2noise",
            "train_noise2noise_iter", "TrainedModel"]

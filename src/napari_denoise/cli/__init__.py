@@ -5,6 +5,7 @@
                          [--minutes M] [--steps S] [--init MODEL] -o MODEL.safetensors ...
     napari-denoise models [--json]
     napari-denoise demo [--out DIR] [--no-viewer] [--model NAME]
+    napari-denoise export MODEL -o OUT [--format bioimageio|onnx|torchscript]
     napari-denoise --version
 
 Errors are one line on stderr, ``napari-denoise: error: ...``, with exit status 2
@@ -33,6 +34,7 @@ import warnings
 from ._common import PROG, CLIError, ProgressLine, UsageError, err, Parser
 from .demo import DEMO_DIR, add_demo, has_display
 from .denoise import add_denoise, summary_line
+from .export import add_export
 from .models import add_models
 from .train import TrainLine, add_train
 
@@ -59,6 +61,7 @@ SUBCOMMANDS = [
     ("train", add_train),
     ("models", add_models),
     ("demo", add_demo),
+    ("export", add_export),
 ]
 
 

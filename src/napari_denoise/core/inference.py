@@ -145,6 +145,8 @@ def _denoise_iter(image, model="auto", *, sigma=None, axes=None, mode="auto", de
                                      precision=precision, quality=quality, backend=backend)
     plan = yield from plan_noise(image, axes, den, sigma=sigma, noise=noise, strength=strength,
                                  lo=lo, hi=hi, switch_model=switch, t_start=t_start)
+    if hasattr(plan.den, "bind"):  # an imported model package: its statistics, once
+        plan.den = plan.den.bind(image, axes, plan.net_lo, plan.net_scale)
     if wants_opponent(colour_space, axes, layout.view.shape[2], plan.den):
         plan.den = opponent(plan.den)  # RGB photos: luminance and colour differences
         layout = plan_layout(image, axes, plan.den, mode)

@@ -254,10 +254,31 @@ def user_models_dir() -> Path:
 
 
 def user_model_paths() -> dict[str, Path]:
+    """name -> file of the user's models: saved ``.safetensors`` and imported BioImage
+    Model Zoo packages (``.zip``; a saved model of the same name comes first)."""
     d = user_models_dir()
     if not d.is_dir():
         return {}
-    return {p.stem: p for p in sorted(d.glob("*.safetensors"))}
+    out = {p.stem: p for p in sorted(d.glob("*.safetensors"))}
+    for p in sorted(d.glob("*.zip")):
+        out.setdefault(p.stem, p)
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _package_cached(path: str, mtime: float, device_str: str):
+    import torch
+
+    from .export.package_run import load_package
+
+    return load_package(path, torch.device(device_str))
+
+
+def _package(p: Path, dev) -> Denoiser:
+    """A BioImage Model Zoo package (.zip, or a folder or .yaml of one) as a denoiser."""
+    if not p.exists():
+        raise ModelNotFoundError(f"model package not found: {p}")
+    return _package_cached(str(p.resolve()), p.stat().st_mtime, str(dev))
 
 
 def known_names() -> list[str]:
@@ -288,6 +309,10 @@ def resolve_denoiser(model="auto", device="cpu") -> Denoiser:
             return _network_denoiser(type(model).__name__, copy.deepcopy(model), {}, dev)
     except ImportError:  # pragma: no cover
         pass
+    from .export.package import is_package
+
+    if is_package(model):
+        return _package(Path(model).expanduser(), dev)
     if isinstance(model, Path) or (isinstance(model, str) and (
             model.endswith((".safetensors", ".pt", ".pth")) or os.sep in model)):
         p = Path(model).expanduser()
@@ -315,5 +340,7 @@ def resolve_denoiser(model="auto", device="cpu") -> Denoiser:
     users = user_model_paths()
     if model in users:
         p = users[model]
+        if p.suffix == ".zip":
+            return _package(p, dev)
         return _load_cached(str(p), p.stat().st_mtime, str(dev), None)
     raise ModelNotFoundError(f"unknown model {model!r}; available: {', '.join(known_names())}")
