@@ -12,6 +12,7 @@ reach the user as notifications.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 
 from .. import denoise_iter
 from ..core.errors import DenoiseError
+from .big_run import goes_to_store, store_kwargs, store_path
 from ._layers import (NOISE_MAP_SUFFIX, current_slice, layer_axes, layer_data, layer_props,
                       noise_map_for, place_layer, plane_props, take_plane)
 from .denoise_controls import device_choices
@@ -54,6 +56,7 @@ class DenoiseWidget(DenoiseResults):
         self.preview_button.changed.connect(self.preview)
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
+        self.on_the_fly_button.changed.connect(self.on_the_fly)
         self._previews = SlicePreviews(self._viewer, self._life, self._on_slice_changed)
 
         self._on_method_changed()
@@ -72,6 +75,12 @@ class DenoiseWidget(DenoiseResults):
         """Denoise the slice shown (its visible region for big images) into a preview
         layer named after the slice and the settings, removed when the slice changes."""
         return self._launch("preview")
+
+    def on_the_fly(self, value=None):
+        """Add ``<name>_denoised (on the fly)``: each plane denoised when it is shown."""
+        from .on_the_fly import start_on_the_fly
+
+        return start_on_the_fly(self)
 
     def cancel(self, value=None):
         """Stop the current run at the next tile; nothing is added."""
@@ -94,12 +103,16 @@ class DenoiseWidget(DenoiseResults):
             verb = "preview" if kind == "preview" else "denoise"
             _notify_error(f"Cannot {verb} '{layer.name}': {exc}" if layer else str(exc))
             return None
+        if job.store is not None:  # too big for memory: plane by plane into a zarr store
+            from ..core.chunked import denoise_to_zarr_iter
+
+            return self._start(job, denoise_to_zarr_iter(image, job.store, **kwargs))
         return self._start(job, denoise_iter(image, **kwargs))
 
     def _prepare(self, kind: str, layer: Image, settings: DenoiseSettings):
         """(job, image, engine keyword arguments) for a run of the whole layer, or for a
         preview of the slice shown; a DenoiseError for what the engine would refuse."""
-        image = layer_data(layer)
+        image = layer_data(layer, multiscale=True)  # a pyramid: its full resolution
         kwargs = settings.engine_kwargs()
         check_input(image, kwargs, rgb=layer.rgb)
         props = layer_props(layer)
@@ -107,6 +120,9 @@ class DenoiseWidget(DenoiseResults):
         if kind != "preview":
             job = Job(kind, layer, layer.name, f"{layer.name}_denoised", props, kwargs["device"],
                       record=run_record(settings), map_layer=map_layer)
+            if goes_to_store(image):
+                kwargs = store_kwargs(kwargs)
+                job.store = store_path(layer.name, layer.source.path)
             return job, image, kwargs
         index, disp = current_slice(self._viewer, layer, self.preview_max_pixels)
         image = take_plane(image, index, disp)
@@ -194,6 +210,9 @@ class DenoiseWidget(DenoiseResults):
         else:  # replaces the last result unless it was kept
             out = place_layer(self._viewer, job.out_name, result.image,
                               dict(job.props, metadata=meta))
+            if job.store is not None:
+                job.stored = True
+                show_info(f"{job.out_name}: written to {job.store} and shown from there")
             self._remember(job.layer, job.map_layer, job.record, out)
         self.progress_bar.value = 1000
         self.status.value = result_text(info, seconds)
@@ -250,6 +269,8 @@ def _end_job(job: Job, *, closed: bool = True) -> None:
             pass
     close_progress_bar(job.pbar)
     release_gpu_memory(job.device)
+    if job.store is not None and not job.stored and closed:  # cancelled or failed
+        shutil.rmtree(job.store, ignore_errors=True)
 
 
 def find_denoise_widget(viewer) -> DenoiseWidget | None:

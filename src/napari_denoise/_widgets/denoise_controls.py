@@ -156,8 +156,12 @@ class DenoiseControls(ScrollPanel):
                                                  "when another slice is shown")
         self.run_button = PushButton(name="run_button", text="Run")
         self.cancel_button = PushButton(name="cancel_button", text="Cancel", enabled=False)
+        self.on_the_fly_button = PushButton(
+            name="on_the_fly_button", text="On the fly",
+            tooltip="Add a layer that denoises each plane when it is shown: for long stacks "
+                    "and data larger than memory (lazy and multiscale layers stay lazy)")
         self.buttons = _row("buttons", " ", [self.preview_button, self.run_button,
-                                             self.cancel_button])
+                                             self.on_the_fly_button, self.cancel_button])
         self.progress_bar = ProgressBar(name="progress_bar", label="Progress", min=0, max=1000,
                                         value=0)
         self.status = Label(name="status", label=" ")

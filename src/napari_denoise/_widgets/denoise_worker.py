@@ -41,6 +41,8 @@ class Job:
     why_cancelled: str = ""   # said when it ends cancelled (else "Cancelled.")
     record: dict = field(default_factory=dict)  # its settings (run_record.run_record)
     map_layer: Any = None     # the noise-map layer, in map mode
+    store: Any = None         # a run into a zarr store (big_run): its path
+    stored: bool = False      # ... whose result was shown (else it is removed at the end)
     gen: Any = None
     cancel: threading.Event = field(default_factory=threading.Event)
     pbar: Any = None
