@@ -175,3 +175,45 @@ def test_cli_refusal_is_one_line(tmp_path, capsys, own_package):
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("napari-denoise: error: bad.zip: not a zip file")
     assert err.count("\n") == 1 and not (tmp_path / "o.tif").exists()
+
+
+@pytest.mark.gui
+def test_panels_import_and_export_models(make_napari_viewer, plugin, qtbot, monkeypatch,
+                                         tmp_path, own_package):
+    """Denoise: 'Import model...' adds a package to the method choice and runs it; Train:
+    'Export...' writes the trained model as a tested package."""
+    from napari_denoise._widgets import model_io, train as train_mod
+    from napari_denoise.core.models import user_models_dir
+    from bioimageio_helpers import tiny_n2n
+
+    viewer = make_napari_viewer()
+    _, dw = viewer.window.add_plugin_dock_widget("napari-denoise", "Denoise")
+    shown = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
+    monkeypatch.setattr(model_io, "ask_package_path", lambda parent=None: None)
+    assert dw.import_model() is None  # the dialog was cancelled
+    monkeypatch.setattr(model_io, "ask_package_path", lambda parent=None: str(own_package))
+    dst = dw.import_model()
+    assert dst == user_models_dir() / "tiny_ffdnet.zip" and dst.exists()
+    assert dw.method.value == str(dst) and dw.current_model()["kind"] == "user"
+    assert not shown, shown
+    layer = viewer.add_image(np.eye(48, dtype=np.float32) * 0.5 + 0.25, name="img")
+    dw.image_layer.value = layer
+    worker = dw.run()
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        pass
+    assert any(lay is not layer and lay.data.shape == (48, 48) for lay in viewer.layers)
+
+    _, tw = viewer.window.add_plugin_dock_widget("napari-denoise", "Train Noise2Noise")
+    assert tw.export_button in list(tw.result_buttons) and not tw.export_button.enabled
+    tw.trained = tiny_n2n()
+    notes = []
+    monkeypatch.setattr(train_mod, "show_info", notes.append)
+    monkeypatch.setattr(train_mod, "show_error", notes.append)
+    out = tmp_path / "from_panel.zip"
+    monkeypatch.setattr(model_io, "ask_export_path", lambda parent=None, name="": str(out))
+    worker = tw.export()
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        pass
+    qtbot.waitUntil(lambda: bool(notes), timeout=5_000)
+    assert out.exists() and "Exported" in notes[-1], notes

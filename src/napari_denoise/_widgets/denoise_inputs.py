@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from magicgui.widgets import PushButton
 from napari.layers import Image
 
 from ._layers import NOISE_MAP_SUFFIX, layer_axes, noise_map_for, value_range
@@ -39,6 +40,11 @@ class DenoiseInputs(DenoiseControls):
         self._watched = None  # the input layer whose data changes are followed
         self._status_layer = None  # the layer whose result the status line shows
 
+        self.import_button = PushButton(
+            name="import_button", text="Import model...",
+            tooltip="Add a BioImage Model Zoo package (.zip, or its rdf.yaml) to your models")
+        self.insert(self.index(self.card_button) + 1, self.import_button)
+        self.import_button.changed.connect(self.import_model)
         self.image_layer.changed.connect(self._on_layer_changed)
         self.method.changed.connect(self._on_method_changed)
         self.noise_mode.changed.connect(self._on_noise_mode_changed)
@@ -70,6 +76,29 @@ class DenoiseInputs(DenoiseControls):
         """The controls' values, with the input's noise estimate when it is known."""
         return self.settings_with(self._estimates.get(self.image_layer.value,
                                                       self._axes_or_none()))
+
+    def import_model(self, value=None, path=None):
+        """Copy a model package (chosen in a file dialog unless ``path`` is given) into
+        the user's models and select it; None if cancelled or refused (notified)."""
+        from napari.utils.notifications import show_error, show_info
+
+        from ..core.errors import DenoiseError
+        from ..core.export.package_run import import_package
+        from .model_io import ask_package_path
+
+        path = path or ask_package_path(self.native)
+        if not path:
+            return None
+        try:
+            dst = import_package(path)
+        except (DenoiseError, OSError) as exc:
+            show_error(f"Import failed: {exc}")
+            return None
+        self.refresh_models()
+        if str(dst) in self._models:
+            self.method.value = str(dst)
+        show_info(f"Imported '{dst.stem}' into your models ({dst})")
+        return dst
 
     def refresh_models(self):
         """Re-list the models (e.g. after training or copying one into the models folder)."""

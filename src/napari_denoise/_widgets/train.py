@@ -65,6 +65,7 @@ class TrainWidget(TrainPreviews):
         self.stop_button.changed.connect(self.stop)
         self.resume_button.changed.connect(self.resume)
         self.save_button.changed.connect(self.save)
+        self.export_button.changed.connect(self.export)
         self.use_button.changed.connect(self.use_in_denoise)
         self.model_name.changed.connect(self._on_model_name)
         life.follow_layer_list(self._viewer.layers, self._refresh_layers)
@@ -295,6 +296,29 @@ class TrainWidget(TrainPreviews):
                      + (" (replacing the earlier file)" if existed else ""))
         self.refresh_models()
         return self.saved_path
+
+    def export(self, value=None, path=None):
+        """Export the trained model (to ``path``, else where a save dialog says) in a
+        worker: a BioImage Model Zoo package is tested by bioimageio before it is written.
+        Returns the worker, or None."""
+        from ..core.export.exporter import export_model
+        from .model_io import ask_export_path
+
+        trained = self.trained
+        if trained is None:
+            _notify_error("nothing to export: train a model first")
+            return None
+        name = self.model_name.value.strip() or trained.name
+        path = path or ask_export_path(self.native, name)
+        if not path:
+            return None
+        trained.card["name"] = name
+        worker = create_worker(export_model, trained, path, None)
+        worker.returned.connect(lambda p: _notify_info(f"Exported '{name}' to {p}"))
+        worker.errored.connect(lambda exc: _notify_error(f"Export failed: {exc}"))
+        self.export_worker = worker
+        worker.start()
+        return worker
 
     def use_in_denoise(self, value=None) -> DenoiseWidget | None:
         """Save if needed, then select the model in the Denoise widget (docked if needed)."""

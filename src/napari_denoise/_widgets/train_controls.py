@@ -140,7 +140,12 @@ class TrainControls(ScrollPanel):
                                    tooltip="Saved as <name>.safetensors in your models folder")
         self.save_button = PushButton(name="save_button", text="Save", enabled=False)
         self.use_button = PushButton(name="use_button", text="Use in Denoise", enabled=False)
-        self.result_buttons = _row("result_buttons", [self.save_button, self.use_button])
+        self.export_button = PushButton(
+            name="export_button", text="Export...", enabled=False,
+            tooltip="Write the model for other software: a BioImage Model Zoo package "
+                    "(.zip, with its model card), ONNX or TorchScript")
+        self.result_buttons = _row("result_buttons", [self.save_button, self.export_button,
+                                                      self.use_button])
 
     # -- choices ---------------------------------------------------------------------------
 
@@ -162,7 +167,8 @@ class TrainControls(ScrollPanel):
         out = [("none (random weights)", NO_INIT)]
         for e in available_models():
             card = e.get("card") or {}
-            if e["kind"] not in ("pretrained", "user") or card.get("arch") not in ARCH_ARGS:
+            if e["kind"] not in ("pretrained", "user") or card.get("arch") not in ARCH_ARGS \
+                    or str(e.get("path") or "").endswith(".zip"):  # a package: not here
                 continue
             if int(card.get("dims", 2)) != 2 or int(card.get("channels", 1)) != 1:
                 continue
@@ -223,6 +229,7 @@ class TrainControls(ScrollPanel):
             self.resume_button.enabled = not running and resumable
             self.stop_button.enabled = running
             self.save_button.enabled = not running and trained
+            self.export_button.enabled = not running and trained
             self.use_button.enabled = not running and trained
         except RuntimeError:  # the widget was deleted meanwhile
             pass

@@ -326,3 +326,37 @@ def load_package(path, device) -> PackageDenoiser:
         size_multiple=max(1, int((own or {}).get("size_multiple") or step or 1)),
         bytes_per_pixel=4.0 * 64 * 3 + 64, card=card, impl=None, device=device,
         package=pkg, layout=layout, net=network(pkg, device), procs=procs)
+
+
+def import_package(src, folder=None) -> Path:
+    """Check that the package ``src`` runs here (weights, axes, processing: the same
+    refusals as a run), then copy it into the user's models folder (``folder``), where it
+    is listed and run by name; a package folder is zipped. Returns the new file, written
+    atomically; one of the same name is replaced."""
+    import os
+    import shutil
+    import tempfile
+
+    import torch
+
+    from ..models import user_models_dir
+    from ..training.n2n_model import safe_name
+
+    src = Path(src).expanduser()
+    den = load_package(src, torch.device("cpu"))
+    root = src.parent if src.is_file() and src.suffix.lower() != ".zip" else src
+    folder = Path(folder) if folder is not None else user_models_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    dst = folder / f"{safe_name(den.name)}.zip"
+    tmp = dst.with_name(f".{dst.stem}.{os.getpid()}.part.zip")
+    try:
+        if root.is_dir():
+            with tempfile.TemporaryDirectory() as d:
+                made = shutil.make_archive(str(Path(d) / "pkg"), "zip", root_dir=root)
+                shutil.copyfile(made, tmp)
+        else:
+            shutil.copyfile(root, tmp)
+        tmp.replace(dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dst
