@@ -43,7 +43,8 @@ def add_denoise(sub) -> None:
 def _add_noise_options(p) -> None:
     """--model, --sigma, --noise, --noise-map, --data-range, --strength, --destripe."""
     p.add_argument("--model", "-m", default="auto", metavar="NAME|PATH",
-                   help="denoiser: a name from 'napari-denoise models' or a .safetensors file. "
+                   help="denoiser: a name from 'napari-denoise models', a .safetensors file "
+                        "or a BioImage Model Zoo package (.zip). "
                         f"auto (default): {auto_text()}. Aliases: {alias_text()}")
     p.add_argument("--sigma", "-s", type=sigma_arg, default=None, metavar="auto|S",
                    help="noise standard deviation in the data's units, or 'auto' to estimate "

@@ -145,6 +145,13 @@ class PackageDenoiser(Denoiser):
     def autocast(self):  # packages run in float32
         return None
 
+    @property
+    def runtime(self) -> tuple[str, str]:
+        """(backend, precision): a package runs its own weights, in float32."""
+        if self.precision not in ("auto", "fp32"):
+            raise ValueError(f"model packages run in fp32 here, not {self.precision}")
+        return ("onnxruntime" if self.package.fmt == "onnx" else "torch"), "fp32"
+
     def bind(self, image, axes: str, lo: float, scale: float) -> "PackageDenoiser":
         """A copy set up for one image: the statistics its preprocessing needs."""
         if self.procs is None:
