@@ -22,6 +22,7 @@ from .api import (TrainedModel, create_network, denoise, denoise_iter, estimate_
                   save_model,
                   score, train_noise2noise, train_noise2noise_iter, tune)
 from .core.chunked import denoise_to_zarr
+from .core.plane_view import DenoisedPlanes
 from .core.inference import Cancelled, DenoiseError, DenoiseResult, Progress
 from .core.noise import NoiseEstimate
 from .core.score import ResidualStats, Score
@@ -36,6 +37,7 @@ __all__ = [
     "denoise",
     "denoise_iter",
     "denoise_to_zarr",
+    "DenoisedPlanes",
     "estimate_noise",
     "NoiseEstimate",
     "remove_stripes",

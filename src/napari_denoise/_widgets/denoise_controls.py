@@ -16,6 +16,7 @@ from napari.layers import Image
 from qtpy.QtWidgets import QSizePolicy
 
 from ..core.axes import AxesError, normalize_axes
+from ..core.noise_plan import estimate_words
 from ._layers import layer_data
 from ._panel import MoreSettings, ScrollPanel
 from .denoise_models import (available_models, format_card, model_dims, model_is_blind,
@@ -285,14 +286,9 @@ class DenoiseControls(ScrollPanel):
                              f"'{self.axes.value}' is not valid for this layer's "
                              f"{layer_data(layer, multiscale=True).ndim} dimensions")
 
-    def show_estimate(self, sigma: float) -> None:
-        text = f"Estimated sigma: {sigma:.4g} (data units)"
-        model = self.noise_model.value
-        if model == "auto":
-            text += "; Gaussian or Poisson-Gaussian is decided when denoising"
-        elif model != "gaussian":
-            text += f"; the {model} noise is estimated when denoising"
-        self.sigma_info.value = text
+    def show_estimate(self, est) -> None:
+        """The noise a run will assume (auto mode): the engine's own estimate, in words."""
+        self.sigma_info.value = estimate_words(est)
 
     def set_busy(self, busy: bool) -> None:
         try:
