@@ -413,7 +413,7 @@ def test_noise_level_controls(viewer_widget, qtbot):
     assert w.settings().noise_level() == pytest.approx(30.0)
     w.noise_mode.value = "auto"
     assert w.sigma_row.native.isHidden() and not w.sigma_info.native.isHidden()
-    assert "Estimated sigma" in w.sigma_info.value
+    assert "Estimated noise: sigma" in w.sigma_info.value
     assert 10 < w.settings().noise_level() < 40  # the noise is ~25
     # map: any image layer but the input itself
     w.noise_mode.value = "map"
@@ -435,7 +435,7 @@ def test_noise_level_controls(viewer_widget, qtbot):
     assert w.estimate_worker is not None and "Estimating" in w.sigma_info.value
     with qtbot.waitSignal(w.estimate_worker.finished, timeout=WAIT_MS):
         pass
-    assert "Estimated sigma" in w.sigma_info.value
+    assert "Estimated noise: sigma" in w.sigma_info.value
     assert 10 < w.settings().noise_level() < 40
 
 

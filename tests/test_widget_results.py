@@ -252,3 +252,32 @@ def test_show_the_input_flips_what_is_shown(viewer_widget, qtbot, notes):
     # a new run shows its result
     _run(qtbot, w)
     assert viewer.layers["stack_denoised"].visible and not w.compare_input.value
+
+
+def test_noise_level_auto_shows_the_decision_the_run_takes(viewer_widget, qtbot, notes):
+    """The estimate shown and the run's come from one code path (estimate_for_run): a
+    stack whose noise grows with brightness is said so, with the run's own numbers."""
+    from napari_denoise.core.noise_plan import estimate_for_run, variance_words
+
+    viewer, w = viewer_widget
+    from skimage.data import camera
+
+    rng = np.random.default_rng(3)
+    signal = np.stack([camera()[128:256, 128:256], camera()[256:384, 128:256]]) * 8.0 + 100
+    data = np.clip(rng.poisson(signal / 4.0) * 4.0 + rng.normal(0, 3, signal.shape),
+                   0, 4095).astype(np.uint16)
+    layer = viewer.add_image(data, name="cells")
+    w.image_layer.value = layer
+    assert w.noise_mode.value == "auto" and w.noise_model.value == "auto"
+    est = estimate_for_run(data, "ZYX", "auto")
+    assert est.model == "poisson-gaussian"
+    assert w.sigma_info.value.startswith("Estimated noise grows with brightness")
+    assert variance_words(est) in w.sigma_info.value
+    _run(qtbot, w)
+    info = viewer.layers["cells_denoised"].metadata["napari_denoise"]
+    assert f"{est.a:.4g}" in info["noise"] and f"{est.b:+.4g}" in info["noise"]
+    # the Gaussian model chosen: the panel says one sigma, and the run is given it
+    w.noise_model.value = "gaussian"
+    gauss = estimate_for_run(data, "ZYX", "gaussian")
+    assert f"sigma {gauss.sigma:.4g}" in w.sigma_info.value
+    assert w.settings().engine_kwargs()["sigma"] == pytest.approx(gauss.sigma)

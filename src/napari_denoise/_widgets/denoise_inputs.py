@@ -75,7 +75,11 @@ class DenoiseInputs(DenoiseControls):
     def settings(self) -> DenoiseSettings:
         """The controls' values, with the input's noise estimate when it is known."""
         return self.settings_with(self._estimates.get(self.image_layer.value,
-                                                      self._axes_or_none()))
+                                                      self._axes_or_none(), self._noise()))
+
+    def _noise(self) -> str:
+        """The noise model chosen (what the estimate shown is made for)."""
+        return self.noise_model.value or "auto"
 
     def import_model(self, value=None, path=None):
         """Copy a model package (chosen in a file dialog unless ``path`` is given) into
@@ -177,7 +181,7 @@ class DenoiseInputs(DenoiseControls):
         self.show_axes()
         ax = self._axes_or_none()
         if ax and self.noise_mode.value == "auto" and \
-                self._estimates.get(self.image_layer.value, ax) is None:
+                self._estimates.get(self.image_layer.value, ax, self._noise()) is None:
             self.estimate_noise()
 
     def _on_noise_mode_changed(self, value=None):
@@ -188,34 +192,34 @@ class DenoiseInputs(DenoiseControls):
             self.estimate_noise()
 
     def _on_noise_model_changed(self, value=None):
-        sigma = self._estimates.get(self.image_layer.value, self._axes_or_none())
-        if sigma is not None:
-            self.show_estimate(sigma)
+        if self.noise_mode.value == "auto":  # the decision depends on the model chosen
+            self.estimate_noise()
 
     # -- noise estimate -----------------------------------------------------------------
 
     def estimate_noise(self):
-        """Estimate the noise level of the chosen layer and show it (auto mode)."""
-        layer, ax = self.image_layer.value, self._axes_or_none()
+        """Estimate the noise of the chosen layer as a run will (auto mode), and show
+        the decision: Gaussian with its sigma, or a level that grows with brightness."""
+        layer, ax, noise = self.image_layer.value, self._axes_or_none(), self._noise()
         if layer is None:
             return
         if ax is None:
             self.sigma_info.value = "Set valid axes to estimate the noise level."
         elif layer.multiscale:
             self.sigma_info.value = "Noise estimation is not available for multiscale layers."
-        elif self._estimates.get(layer, ax) is not None:
-            self.show_estimate(self._estimates.get(layer, ax))
-        elif self._estimates.start(layer, ax, self.sync_estimate_max):
+        elif self._estimates.estimate(layer, ax, noise) is not None:
+            self.show_estimate(self._estimates.estimate(layer, ax, noise))
+        elif self._estimates.start(layer, ax, self.sync_estimate_max, noise):
             self.sigma_info.value = "Estimating the noise level..."
 
-    def _estimate_done(self, key: tuple, sigma: float):
+    def _estimate_done(self, key: tuple, est):
         layer = self.image_layer.value
-        if layer is None or key != estimate_key(layer, self._axes_or_none()):
-            return  # stale: the selection or the data changed meanwhile
-        self._estimates.store(key, sigma)
-        self.show_estimate(sigma)
-        if self.noise_mode.value != "manual":
-            self.sigma_value.value = min(sigma, self.sigma_value.max)
+        if layer is None or key != estimate_key(layer, self._axes_or_none(), self._noise()):
+            return  # stale: the selection, the data or the noise model changed meanwhile
+        self._estimates.store(key, est)
+        self.show_estimate(est)
+        if self.noise_mode.value != "manual" and est.sigma > 0:
+            self.sigma_value.value = min(float(est.sigma), self.sigma_value.max)
 
     def _estimate_failed(self, key: tuple, exc: BaseException):
         self.sigma_info.value = f"Noise estimation failed: {exc}. Set the noise level manually."

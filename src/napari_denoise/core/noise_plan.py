@@ -162,23 +162,50 @@ def _from_user(plan: NoisePlan, sigma, noise, shape, axes):
     return sigma
 
 
-def _estimate(plan: NoisePlan, image, axes, noise, switch_model):
-    """Estimate the noise of ``image`` with the model ``noise``; fills ``plan``."""
+def estimate_for_run(image, axes: str, noise: str):
+    """The noise estimate a run with ``sigma="auto"`` makes of ``image`` (read with
+    ``axes``) for the noise model ``noise``: a :class:`~.noise.NoiseEstimate` (Gaussian
+    or Poisson-Gaussian, decided here for ``"auto"``) or, for ``"rician"``, a
+    :class:`~.rician_estimate.RicianEstimate`. All of a numpy image, a few planes of lazy
+    data. The engine and the Denoise panel's "Noise level: auto" line both call this,
+    so the panel shows the decision the run takes."""
+    noise = check_noise_model(noise)
     sample = image if isinstance(image, np.ndarray) else sample_planes(image, axes)
-    plan.estimated = True
     if noise == "rician":
         from .rician import estimate_rician_sigma
 
-        r = estimate_rician_sigma(sample, axes=axes)
-        plan.noise_text = f"Rician, sigma {float(r.sigma):.4g} from the background" + \
-            (f" ({r.message})" if r.message else "")
-        return float(r.sigma)
+        return estimate_rician_sigma(sample, axes=axes)
     from .noise import estimate_noise
 
     try:
-        e = estimate_noise(sample, axes=axes, model=noise)
+        return estimate_noise(sample, axes=axes, model=noise)
     except ValueError as exc:
         raise DenoiseError(str(exc)) from None
+
+
+def estimate_words(est) -> str:
+    """A noise estimate of :func:`estimate_for_run` as the panel says it."""
+    from .noise import NoiseEstimate
+
+    if not isinstance(est, NoiseEstimate):  # Rician
+        return f"Estimated noise: Rician (magnitude MRI), sigma {float(est.sigma):.4g} " \
+               f"from the background, the same everywhere"
+    if est.model == "poisson-gaussian":
+        text = f"Estimated noise grows with brightness ({variance_words(est)}): a " \
+               f"per-pixel noise level is used"
+    else:
+        text = f"Estimated noise: sigma {est.sigma:.4g} (data units), the same everywhere"
+    return text + (f". {est.message}" if est.message else "")
+
+
+def _estimate(plan: NoisePlan, image, axes, noise, switch_model):
+    """Estimate the noise of ``image`` with the model ``noise``; fills ``plan``."""
+    plan.estimated = True
+    e = estimate_for_run(image, axes, noise)
+    if noise == "rician":
+        plan.noise_text = f"Rician, sigma {float(e.sigma):.4g} from the background" + \
+            (f" ({e.message})" if e.message else "")
+        return float(e.sigma)
     if noise != "gaussian":
         plan.noise_text = str(e)
     if e.model == "poisson-gaussian":
