@@ -10,7 +10,8 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from napari_denoise._widgets.noise_map_plot import MeanVariancePlot  # noqa: E402
-from napari_denoise._widgets.noise_map_rules import bins_cover, plot_title  # noqa: E402
+from napari_denoise._widgets.noise_map_rules import (bins_cover, model_words,  # noqa: E402
+                                                     plot_title)
 from napari_denoise._widgets.train_plot import LossPlot  # noqa: E402
 from napari_denoise.core.noise import NoiseEstimate  # noqa: E402
 
@@ -60,6 +61,8 @@ def test_rules_of_the_plot():
     assert bins_cover(PTS, None) is None
     assert plot_title(None) == "no estimate yet"
     assert "Gaussian" in plot_title(NoiseEstimate(model="gaussian", sigma=0.1))
+    words = model_words(NoiseEstimate.poisson_gaussian(4.9, -165.7))  # a pedestal
+    assert "-165.7" not in words and "read noise too small to measure" in words
 
 
 def test_loss_plot_has_log_losses_and_a_psnr_axis_with_ticks(qtbot):

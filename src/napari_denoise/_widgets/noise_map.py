@@ -33,7 +33,8 @@ from .noise_map_plot import MeanVariancePlot
 from .noise_map_rules import (MEMORY_FRACTION, NOISE_MODELS, SAMPLE_ABOVE, SOURCE_LAYER,
                               SOURCE_MODEL, check_layer, check_map_source, check_mappable,
                               edited_estimate, fit_noise, layer_map, map_budget, map_bytes,
-                              map_meta, map_summary, map_too_big, model_map, read_axes,
+                              map_meta, map_summary, map_too_big, model_map, model_words,
+                              read_axes,
                               require_estimate, should_sample)
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -155,7 +156,7 @@ class NoiseMapWidget(NoiseMapControls):
                 self._est_layer = self.image_layer.value
             self.plot.set_data(est.points, est.a, est.b, estimate=est,
                                signal_range=_signal_range(self._est_layer))
-            self.status.value = f"Model (edited): {est}"
+            self.status.value = f"Model (edited by hand): {model_words(est)}"
         self._refresh_map()
         return True
 
@@ -231,7 +232,7 @@ class NoiseMapWidget(NoiseMapControls):
             self.plot.set_data(est.points, est.a, est.b, estimate=est,
                                signal_range=_signal_range(layer))
             self._set_message(est.message or "")
-            self.status.value = f"Model: {est}"
+            self.status.value = f"Model: {model_words(est)}"
             if layer.rgb:
                 self.status.value += " (no map is shown for RGB layers)"
             elif self.source.value == SOURCE_MODEL:

@@ -248,6 +248,17 @@ def plot_title(est: NoiseEstimate | None) -> str:
     return f"edited by hand: {words}" if est.source == "edited" else f"fit: {words}"
 
 
+def model_words(est: NoiseEstimate) -> str:
+    """The model in the status line: no negative read noise printed as a variance."""
+    from ..core.noise_plan import variance_words
+
+    if est.model == "poisson-gaussian":
+        text = f"noise grows with brightness, {variance_words(est)}"
+    else:
+        text = f"{est.model.capitalize()} noise, sigma {est.sigma:.4g} (data units)"
+    return text + (f" [{est.message}]" if est.message else "")
+
+
 def bins_cover(points, signal_range) -> tuple[float, float, float] | None:
     """(lowest, highest bin mean, the fraction of ``signal_range`` between them), or None
     when either is unknown."""
@@ -283,7 +294,7 @@ __all__ = [
     "FALLBACK_MEMORY", "GAUSSIAN_MAP_BYTES", "LAYER_MAP_BYTES", "MEMORY_FRACTION",
     "MODEL_MAP_BYTES", "NOISE_MODELS", "SAMPLE_ABOVE", "SOURCE_LAYER", "SOURCE_MODEL",
     "available_memory", "check_layer", "check_map_source", "check_mappable",
-    "PLOT_SCALES", "bins_cover", "edited_estimate", "fit_line", "fit_noise", "plot_title",
+    "PLOT_SCALES", "bins_cover", "model_words", "edited_estimate", "fit_line", "fit_noise", "plot_title",
     "plot_xy", "format_bytes", "format_value", "layer_map",
     "map_budget", "map_bytes", "map_meta", "map_summary", "map_too_big",
     "model_map", "read_axes", "require_estimate", "should_sample",
