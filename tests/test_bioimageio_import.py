@@ -211,9 +211,14 @@ def test_panels_import_and_export_models(make_napari_viewer, plugin, qtbot, monk
     monkeypatch.setattr(train_mod, "show_info", notes.append)
     monkeypatch.setattr(train_mod, "show_error", notes.append)
     out = tmp_path / "from_panel.zip"
+    from napari_denoise.core.export import bioimageio as bmz
+
+    tested = []  # bioimageio's model test itself is covered by test_export.py
+    monkeypatch.setattr(bmz, "check_package", tested.append)
     monkeypatch.setattr(model_io, "ask_export_path", lambda parent=None, name="": str(out))
     worker = tw.export()
     with qtbot.waitSignal(worker.finished, timeout=120_000):
         pass
     qtbot.waitUntil(lambda: bool(notes), timeout=5_000)
     assert out.exists() and "Exported" in notes[-1], notes
+    assert len(tested) == 1  # the panel asked for the package to be tested
