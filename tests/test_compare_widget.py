@@ -50,10 +50,10 @@ def test_compare_shows_each_result_its_residual_and_the_scores(panel, qtbot):
     viewer.dims.set_point(0, 3.0)  # the second plane (Z pixel size 3)
     _wait(qtbot, w.run())
     assert not notes
-    assert [lay.name for lay in w.shown] == ["stack Z 1: Classical: tv",
-                                             "stack Z 1: Classical: tv residual",
-                                             "stack Z 1: Classical: wavelet",
-                                             "stack Z 1: Classical: wavelet residual"]
+    tv, wav = "Total variation (classical, fast)", "Wavelet shrinkage (classical, fastest)"
+    assert [lay.name for lay in w.shown] == [f"stack Z 1: {tv}", f"stack Z 1: {tv} residual",
+                                             f"stack Z 1: {wav}",
+                                             f"stack Z 1: {wav} residual"]
     plane = noisy.data[1]
     width = plane.shape[1] * 0.5
     for k, r in enumerate(w.results):

@@ -95,7 +95,11 @@ def test_docked_from_manifest_lists_grouped_methods(viewer_widget, tiny_user_mod
     # first the engine's own choice, as model="auto" on the command line and in Python
     assert names[0] == "Automatic (chosen for the data)"
     assert w.method.choices[0] == "auto"
-    assert all(n.split(": ")[0] in ("Pretrained", "Classical", "Your models")
+    # plain names, not file names (those are in the cards)
+    from napari_denoise._widgets.denoise_models import PLAIN_NAMES
+
+    assert "Total variation (classical, fast)" in names and "tv" not in " ".join(names)
+    assert all(n in PLAIN_NAMES.values() or n.split(": ")[0] in ("Pretrained", "Your models")
                for n in names[1:])
     assert w.method_info.value.startswith("tiny test network")
     dlg = w.show_model_card()

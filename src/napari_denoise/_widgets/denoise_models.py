@@ -82,11 +82,29 @@ def ordered_models(entries: list[dict]) -> list[dict]:
     return sorted(entries, key=rank)
 
 
+#: what the shipped models and classical methods are called in the lists (their file
+#: names are in their cards)
+PLAIN_NAMES = {
+    "drunet_gray": "U-Net for photos and general images",
+    "drunet_microscopy": "U-Net for fluorescence microscopy",
+    "ffdnet_gray": "FFDNet (grey, noise level given)",
+    "dncnn_blind": "DnCNN (grey, any noise level)",
+    "bm3d": "BM3D (classical, slow, the best of them)",
+    "nlm": "Non-local means (classical)",
+    "tv": "Total variation (classical, fast)",
+    "wavelet": "Wavelet shrinkage (classical, fastest)",
+    "nn3d": "Network refined by BM3D (slow)",
+}
+
+
 def model_label(entry: dict) -> str:
-    """How a model is listed: ``"Pretrained: ffdnet_gray"``; ``"Automatic (chosen for the
-    data)"``."""
+    """How a model is listed: ``"U-Net for fluorescence microscopy"``, ``"Pretrained:
+    name"`` for a shipped one without a plain name, ``"Your models: name"``,
+    ``"Automatic (chosen for the data)"``."""
     if entry["kind"] == "auto":
         return "Automatic (chosen for the data)"
+    if entry["kind"] in ("pretrained", "classical") and entry["name"] in PLAIN_NAMES:
+        return PLAIN_NAMES[entry["name"]]
     return f"{KIND_LABELS.get(entry['kind'], entry['kind'])}: {entry['name']}"
 
 
@@ -96,7 +114,8 @@ def format_card(entry: dict) -> str:
 
     card = card_for_display(dict(entry.get("card") or {}))
     kind = KIND_LABELS.get(entry["kind"], entry["kind"])
-    lines = [f"{entry['name']}  ({kind})", ""]
+    lines = [f"{PLAIN_NAMES.get(entry['name'], entry['name'])}", f"Name: {entry['name']}  "
+             f"({kind}; what Python and the command line call it)", ""]
     if entry.get("description"):
         lines += [entry["description"], ""]
     if entry["kind"] == "classical":
