@@ -90,7 +90,8 @@ def write_cards(res: dict) -> None:
         if not path.exists() or "ensemble_gain_db" not in r:
             continue
         card = json.loads(path.read_text())
-        card["inference"] = {
+        card["inference"] = {  # other records (backends.py's cpu_backend) are kept
+            **(card.get("inference") or {}),
             "bf16_psnr_cost_db": round(max(r["bf16_cost_db"], 0.0), 3),
             "ensemble_gain_db": round(r["ensemble_gain_db"], 3),
             "measured": "benchmarks/precision.py: Train400 test_381-400 (held apart), "
