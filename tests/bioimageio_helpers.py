@@ -65,16 +65,18 @@ def blur_net(channels: int = 1):
 
 
 def foreign_package(tmp: Path, name: str = "foreign", *, pre=(), post=(), extra_axis=None,
-                    weights: str = "torchscript", size: int = 32) -> Path:
+                    weights: str = "torchscript", size: int = 32,
+                    fixed: int | None = None) -> Path:
     """A package written by 'another tool': (batch, channel, y, x) by default, ``extra_axis``
     "z" or "time" inserts that axis; ``weights``: torchscript, keras_hdf5 or
-    pytorch_state_dict (with an architecture file of its own)."""
+    pytorch_state_dict (with an architecture file of its own); ``fixed``: one input size."""
     from bioimageio.spec import save_bioimageio_package
     from bioimageio.spec.model import v0_5 as s
 
     d = tmp / f"{name}_files"
     d.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
+    size = fixed or size
     shape = [1, 1, size, size]
     ax = [s.BatchAxis(), s.ChannelAxis(channel_names=["c0"])]
     oax = [s.BatchAxis(), s.ChannelAxis(channel_names=["c0"])]
@@ -87,7 +89,8 @@ def foreign_package(tmp: Path, name: str = "foreign", *, pre=(), post=(), extra_
         oax.insert(1, s.TimeOutputAxis(id=s.AxisId("t"), size=3))
         shape.insert(1, 3)
     for a in ("y", "x"):
-        ax.append(s.SpaceInputAxis(id=s.AxisId(a), size=s.ParameterizedSize(min=16, step=8)))
+        ax.append(s.SpaceInputAxis(id=s.AxisId(a), size=fixed or s.ParameterizedSize(
+            min=16, step=8)))
         oax.append(s.SpaceOutputAxis(id=s.AxisId(a), size=s.SizeReference(
             tensor_id=s.TensorId("raw"), axis_id=s.AxisId(a))))
     x = (rng.random(shape) * 1000 + 200).astype(np.float32)

@@ -49,6 +49,23 @@ def test_package_with_zero_mean_unit_variance_runs_tiled_as_bioimageio_predicts(
     np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-4 * (img.max() - img.min()))
 
 
+def test_fixed_size_package_runs_window_by_window(tmp_path, rng):
+    from bioimageio.spec.model import v0_5 as s
+
+    pre = [s.ScaleRangeDescr(kwargs=s.ScaleRangeKwargs(
+        axes=[s.AxisId("channel"), s.AxisId("y"), s.AxisId("x")], max_percentile=99.8))]
+    path = foreign_package(tmp_path, "fixed32", pre=pre, fixed=32)
+    img = rng.normal(500, 50, (72, 48)).astype(np.float32)  # valid for "free"
+    ours = nd.denoise(img, str(path), precision="fp32")
+    # the blur is local: windows with margins give the whole-image blur
+    lo, hi = np.percentile(img, [0, 99.8])
+    blur = _whole_image_prediction(foreign_package(tmp_path, "free", pre=pre), img)
+    ref = np.clip(blur * (hi - lo + 1e-6) + lo, img.min(), img.max())
+    # (the image's outermost pixels see reflected neighbours where a window is padded
+    # to the fixed size, zeros in the whole-image run)
+    np.testing.assert_allclose(ours[1:-1, 1:-1], ref[1:-1, 1:-1], rtol=0, atol=1e-3)
+
+
 def test_package_that_denormalises_itself(tmp_path, rng):
     """CAREamics' way: a fixed mean and std in, scale_linear back to the data's units."""
     from bioimageio.spec.model import v0_5 as s
