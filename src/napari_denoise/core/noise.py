@@ -50,6 +50,12 @@ class NoiseEstimate:
 
     ``points`` holds the binned (mean, variance, count) rows the fit used (for a
     mean-variance plot); ``message`` says why a fallback was taken, if one was.
+    ``confidence`` (a fitted Poisson-Gaussian model): ``rel_a`` and ``rel_b``, the
+    standard deviations of a and b relative to their size (a bootstrap over the blocks
+    plus a systematic term; ``rel_b`` >= 1: b is not measurable from these data); ``coverage``, the
+    fraction of the data's signal range (1st-99th percentile of local means) that the
+    fit's bins span; ``n_blocks``; ``frames``, why frame differences were or were not
+    used.
     """
 
     model: str = "gaussian"
@@ -60,6 +66,7 @@ class NoiseEstimate:
     points: np.ndarray | None = field(default=None, repr=False)
     message: str = ""
     source: str = ""
+    confidence: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def poisson_gaussian(cls, a: float, b: float, **kwargs) -> "NoiseEstimate":
@@ -117,9 +124,25 @@ class NoiseEstimate:
         if n > 1 and self.model == "gaussian":
             vals = ", ".join(f"{v:.4g}" for v in self.per_plane)
             text += f" (median of {n} planes: {vals})"
+        text += confidence_words(self.confidence)
         if self.message:
             text += f" [{self.message}]"
         return text
+
+
+def confidence_words(conf: dict) -> str:
+    """`` (a +-2%, b +-40%; bins cover 85% of the signal range)``, or '' without a fit."""
+    if not conf or "rel_a" not in conf:
+        return ""
+
+    def pm(x):
+        return "unknown" if not math.isfinite(x) else (f"+-{x:.0%}" if x < 1 else "not measurable")
+
+    text = f" (a {pm(conf['rel_a'])}, b {pm(conf['rel_b'])}"
+    cov = conf.get("coverage", float("nan"))
+    if math.isfinite(cov):
+        text += f"; bins cover {cov:.0%} of the signal range"
+    return text + ")"
 
 
 def smooth_signal(image: np.ndarray, *, axes: str | None = None, size: int = 5) -> np.ndarray:
@@ -170,9 +193,12 @@ def estimate_noise(image, *, axes: str | None = None, model: str = "gaussian",
     - ``"poisson-gaussian"``: ``variance = a * signal + b`` (photon shot noise
       plus read noise), fitted to binned local means and variances of smooth,
       unclipped 8x8 blocks (a weighted line fit in the spirit of Foi et al.
-      2008).  With ``frames`` (default: when the axes have T) the fit uses
-      differences of consecutive frames, which holds no image structure for a
-      static scene.  If no fit is possible (constant image, too little smooth
+      2008), binned over the whole signal range, with a bootstrap confidence in
+      ``confidence``.  With ``frames`` the fit uses differences of consecutive
+      frames, which hold no image structure for a static scene; by default when
+      ``axes`` names a T axis, or when the planes of the stack axis are detected as
+      independent captures (differences without structure, with twice the
+      single-plane noise variance).  If no fit is possible (constant image, too little smooth
       area) a Gaussian estimate is returned with the reason in ``message``.
     - ``"auto"``: the Poisson-Gaussian fit when the variance clearly grows with
       the signal, the Gaussian estimate otherwise.
@@ -188,7 +214,7 @@ def estimate_noise(image, *, axes: str | None = None, model: str = "gaussian",
     if sigma == 0.0 and all(float(np.ptp(p)) == 0.0 for p in planes):
         gauss.message = "constant image: there is no noise to fit"
         return gauss
-    use_frames = _use_frames(arr, ax, axes, frames)
+    use_frames, why = _use_frames(arr, ax, axes, frames)
     try:
         fits, source = _pg_fits(arr, ax, planes, use_frames)
     except ValueError as exc:
@@ -198,7 +224,9 @@ def estimate_noise(image, *, axes: str | None = None, model: str = "gaussian",
 
             warnings.warn(gauss.message, UserWarning, stacklevel=2)
         return gauss
-    return _pg_result(fits, source, model, gauss)
+    est = _pg_result(fits, source, model, gauss)
+    est.confidence["frames"] = why
+    return est
 
 
 def _check_model(model: str | None) -> str:
@@ -235,13 +263,24 @@ def _validated(image, axes: str | None) -> tuple[np.ndarray, str]:
     return arr, ax
 
 
-def _use_frames(arr: np.ndarray, ax: str, axes: str | None, frames: bool | None) -> bool:
-    """Fit frame differences?  By default only for a time axis the caller named."""
-    use_frames = (axes is not None and "T" in ax and arr.shape[ax.index("T")] >= 2) \
-        if frames is None else bool(frames)
-    if use_frames and not any(c in ax for c in "TZ"):
-        raise ValueError(f"frames=True needs a T or Z axis (axes {ax})")
-    return use_frames
+def _use_frames(arr: np.ndarray, ax: str, axes: str | None,
+                frames: bool | None) -> tuple[bool, str]:
+    """Fit frame differences?  With a time axis the caller named, or when consecutive
+    planes of the stack axis (T, else Z) are detected as independent captures.  Returns
+    (use, why)."""
+    if frames is not None:
+        if frames and not any(c in ax for c in "TZ"):
+            raise ValueError(f"frames=True needs a T or Z axis (axes {ax})")
+        return bool(frames), "asked for" if frames else "not asked for"
+    if axes is not None and "T" in ax and arr.shape[ax.index("T")] >= 2:
+        return True, "the T axis holds frames"
+    stack = "T" if "T" in ax else ("Z" if "Z" in ax else None)
+    if stack is None or arr.shape[ax.index(stack)] < 2:
+        return False, "no stack axis"
+    from .noise_frames import independent_captures
+
+    run = frame_runs(arr, ax, 2 * MAX_PLANES)[0]
+    return independent_captures(run)
 
 
 def _pg_fits(arr: np.ndarray, ax: str, planes: list[np.ndarray],
@@ -260,10 +299,10 @@ def _pg_fits(arr: np.ndarray, ax: str, planes: list[np.ndarray],
 def _pg_result(fits: list, source: str, model: str, gauss: NoiseEstimate) -> NoiseEstimate:
     """The Poisson-Gaussian estimate from ``fits``, or ``gauss`` with the reason it was kept."""
     # channels: the median gain and offset (one model for the sensor)
-    a = float(np.median([f[0] for f in fits]))
-    b = float(np.median([f[1] for f in fits]))
-    se = float(np.median([f[2] for f in fits]))
-    pts = np.concatenate([f[3] for f in fits])
+    a = float(np.median([f.a for f in fits]))
+    b = float(np.median([f.b for f in fits]))
+    se = float(np.median([f.se_a for f in fits]))
+    pts = np.concatenate([f.points for f in fits])
     if model == "auto" and not _signal_dependent(a, se, b, pts):
         gauss.message = "no clear signal dependence: Gaussian model"
         gauss.points = pts
@@ -272,5 +311,9 @@ def _pg_result(fits: list, source: str, model: str, gauss: NoiseEstimate) -> Noi
         gauss.message = "the fitted gain is not positive; using a Gaussian estimate"
         gauss.points = pts
         return gauss
+    conf = {"rel_a": float(np.median([f.rel_a for f in fits])),
+            "rel_b": float(np.median([f.rel_b for f in fits])),
+            "coverage": float(np.median([f.coverage for f in fits])),
+            "n_blocks": int(sum(f.n_blocks for f in fits))}
     return NoiseEstimate.poisson_gaussian(a, b, per_plane=gauss.per_plane, points=pts,
-                                          source=source)
+                                          source=source, confidence=conf)

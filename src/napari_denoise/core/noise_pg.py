@@ -1,6 +1,7 @@
-"""The Poisson-Gaussian fit ``variance = a * signal + b``: binned local means and variances
-of smooth, unclipped blocks of single planes, or of differences of consecutive frames (a
-weighted line fit in the spirit of Foi et al. 2008).
+"""The Poisson-Gaussian fit ``variance = a * signal + b``: local means and variances of
+smooth, unclipped blocks of single planes, or of differences of two captures of one
+scene, binned over the whole signal range and fitted by a robust weighted line (in the
+spirit of Foi et al. 2008), with a bootstrap confidence.
 
 Pure numpy; no GUI or torch imports here.
 """
@@ -8,26 +9,55 @@ Pure numpy; no GUI or torch imports here.
 from __future__ import annotations
 
 import functools
-import math
+from typing import NamedTuple
 
 import numpy as np
 
-# Poisson-Gaussian estimator
-# --------------------------------------------------------------------------
+from .noise_pg_fit import fit_bins
 
 #: Block side of the mean-variance statistics.
 PG_BLOCK = 8
 #: Fewest usable (smooth, unclipped) blocks for a Poisson-Gaussian fit.
 PG_MIN_BLOCKS = 120
-#: Number of signal-level bins of the fit (equal block counts).
-PG_BINS = 16
+#: Quantile of a bin's block variances (the median: lower quantiles are biased by the
+#: spread of the variances within a bin, measured in benchmarks/pg_fit.py).
+PG_QUANTILE = 0.5
+#: Fraction of pure-noise blocks the smoothness test keeps.
+PG_KEEP = 0.98
+#: Bootstrap resamples of the blocks for the confidence of a and b.
+PG_BOOTSTRAP = 30
+#: Systematic errors added to the bootstrap's: a relative error of a, and a floor on
+#: b's error as a fraction of the smallest variance fitted (benchmarks/pg_fit.py: the
+#: median error of a on natural images is 2-4%; b cannot be resolved much below a few
+#: percent of the variance at the darkest smooth signal).
+PG_SYSTEMATIC_A = 0.03
+PG_SYSTEMATIC_B = 0.05
+
+
+class PGFit(NamedTuple):
+    """A Poisson-Gaussian fit.  ``points``: the binned (mean, variance, count) rows;
+    ``rel_a`` / ``rel_b``: standard deviations of a and b (bootstrap over the blocks,
+    plus a systematic term) relative to their size; ``coverage``: the fraction of the data's signal range (1st-99th percentile of
+    the block means) that the bins span."""
+
+    a: float
+    b: float
+    se_a: float
+    points: np.ndarray
+    n_blocks: int
+    se_b: float = float("nan")
+    rel_a: float = float("nan")
+    rel_b: float = float("nan")
+    coverage: float = float("nan")
+    signal_range: tuple = (float("nan"), float("nan"))
 
 
 def _residual(z: np.ndarray) -> np.ndarray:
     """Immerkaer's 3x3 Laplacian-difference residual, scaled so white noise keeps its variance.
 
     The kernel [[1,-2,1],[-2,4,-2],[1,-2,1]] / 6 has unit energy and removes
-    constant and linear signal; the result covers the image minus a 1-pixel border.
+    constant and linear signal (any f(y) + g(x)); the result covers the image minus a
+    1-pixel border.
     """
     c = z[1:-1, 1:-1]
     r = (z[:-2, :-2] + z[:-2, 2:] + z[2:, :-2] + z[2:, 2:]
@@ -35,58 +65,28 @@ def _residual(z: np.ndarray) -> np.ndarray:
     return r / 6.0
 
 
-#: Quantile of the block variances taken per bin: low enough to ignore blocks with texture.
-PG_QUANTILE = 0.3
+def _grad_energy(z: np.ndarray) -> np.ndarray:
+    """dy^2 + dx^2 (forward differences, 0 at the last row / column)."""
+    gy = np.zeros_like(z)
+    gx = np.zeros_like(z)
+    gy[:-1] = np.diff(z, axis=0) ** 2
+    gx[:, :-1] = np.diff(z, axis=1) ** 2
+    return gx + gy
 
 
-@functools.lru_cache(maxsize=8)
-def _quantile_correction(block: int, frames: bool, q: float = PG_QUANTILE) -> float:
-    """q-quantile / mean of a block's mean squared residual for white noise.
-
-    The residuals of neighbouring pixels are correlated (the 3x3 kernel overlaps),
-    so the block mean behaves like a chi-square with ``k_eff`` < block**2 degrees of
-    freedom (frame differences are uncorrelated: ``k_eff`` = block**2); the ratio is
-    the q-quantile of chi-square(k)/k.
-    """
-    from scipy.stats import gamma
-
-    if frames:
-        k_eff = float(block * block)
-    else:
-        k_eff = _k_eff(block)
-    return float(gamma.ppf(q, k_eff / 2.0, scale=2.0 / k_eff))
+def _blocks(a: np.ndarray, block: int) -> np.ndarray:
+    nb_y, nb_x = a.shape[0] // block, a.shape[1] // block
+    a = a[: nb_y * block, : nb_x * block]
+    return a.reshape(nb_y, block, nb_x, block).swapaxes(1, 2).reshape(nb_y * nb_x, -1)
 
 
-def _k_eff(block: int) -> float:
-    k = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], float) / 6.0
-    from scipy.signal import correlate2d
-
-    rho = correlate2d(k, k)  # autocorrelation of the residual, offsets -2..2
-    idx = np.arange(block)
-    dy = idx[:, None, None, None] - idx[None, None, :, None]
-    dx = idx[None, :, None, None] - idx[None, None, None, :]
-    ok = (np.abs(dy) <= 2) & (np.abs(dx) <= 2)
-    vals = np.where(ok, rho[np.clip(dy + 2, 0, 4), np.clip(dx + 2, 0, 4)], 0.0)
-    return block**4 / float(np.sum(vals**2))
-
-
-def _block_stats(mean_img: np.ndarray, sq_img: np.ndarray, grad_img: np.ndarray,
-                 bad: np.ndarray, block: int):
-    """Per-block mean signal, mean squared residual, mean gradient energy; bad blocks dropped."""
-    h, w = mean_img.shape
-    nb_y, nb_x = h // block, w // block
-    if nb_y == 0 or nb_x == 0:
-        return np.empty(0), np.empty(0), np.empty(0)
-
-    def blocks(a):
-        a = a[: nb_y * block, : nb_x * block]
-        return a.reshape(nb_y, block, nb_x, block).swapaxes(1, 2).reshape(nb_y * nb_x, -1)
-
-    m = blocks(mean_img).mean(1)
-    v = blocks(sq_img).mean(1)
-    g = blocks(grad_img).mean(1)
-    keep = ~blocks(bad).any(1)
-    return m[keep], v[keep], g[keep]
+def _block_stats(mean_img, sq_img, grad_img, bad, block: int):
+    """Per-block (mean signal, mean squared residual, mean gradient energy, clipped)."""
+    if mean_img.shape[0] < block or mean_img.shape[1] < block:
+        e = np.empty(0)
+        return e, e, e, np.empty(0, bool)
+    return (_blocks(mean_img, block).mean(1), _blocks(sq_img, block).mean(1),
+            _blocks(grad_img, block).mean(1), _blocks(bad, block).any(1))
 
 
 def _clip_mask(z: np.ndarray) -> np.ndarray:
@@ -105,131 +105,132 @@ def _clip_mask(z: np.ndarray) -> np.ndarray:
     return bad
 
 
-def _wls_line(x, y, w):
-    """Weighted least squares y = a x + b; returns (a, b, se_a)."""
-    wx = np.sum(w * x) / np.sum(w)
-    wy = np.sum(w * y) / np.sum(w)
-    sxx = np.sum(w * (x - wx) ** 2)
-    if sxx <= 0:
-        return 0.0, float(wy), float("inf")
-    a = np.sum(w * (x - wx) * (y - wy)) / sxx
-    b = wy - a * wx
-    res = y - (a * x + b)
-    dof = max(len(x) - 2, 1)
-    s2 = np.sum(w * res**2) / dof
-    return float(a), float(b), float(math.sqrt(s2 / sxx))
-
-
-def _fit_binned(m: np.ndarray, v: np.ndarray, corr: float, n_bins: int = PG_BINS,
-                model: tuple[float, float] | None = None):
-    """Bin blocks by signal, robust variance per bin, weighted line fit. Returns (a, b, se_a, points).
-
-    With a current ``model`` (a, b), each block's variance is taken relative to the
-    model at its own signal before the per-bin quantile: a bin spanning a range of
-    signal levels would otherwise favour its darkest blocks.
-    """
-    order = np.argsort(m)
-    m, v = m[order], v[order]
-    n_bins = int(max(3, min(n_bins, m.size // 40)))
-    edges = np.linspace(0, m.size, n_bins + 1).round().astype(int)
-    if model is not None:
-        ref = np.maximum(model[0] * m + model[1], 1e-6 * max(float(np.max(v)), 1e-300))
-    pts = []
-    for i in range(n_bins):
-        sl = slice(edges[i], edges[i + 1])
-        if edges[i + 1] - edges[i] < 8:
-            continue
-        x = float(np.mean(m[sl]))
-        if model is None:
-            y = float(np.quantile(v[sl], PG_QUANTILE) / corr)
-        else:
-            at_x = max(model[0] * x + model[1], float(np.min(ref[sl])))
-            y = float(np.quantile(v[sl] / ref[sl], PG_QUANTILE) / corr * at_x)
-        pts.append((x, y, edges[i + 1] - edges[i]))
-    pts = np.array(pts, float)
-    x, y, n = pts[:, 0], pts[:, 1], pts[:, 2]
-    w = n / np.maximum(y, 1e-12 * max(y.max(), 1e-300)) ** 2
-    a, b, se = _wls_line(x, y, w)
-    for _ in range(3):  # re-weight with the fitted variance, not the noisy bin value
-        yf = np.maximum(a * x + b, 1e-3 * max(y.max(), 1e-300))
-        a, b, se = _wls_line(x, y, n / yf**2)
-    return a, b, se, pts
-
-
 def _pg_stats_plane(z: np.ndarray, block: int = PG_BLOCK):
-    """Block statistics of one noisy plane: signal mean, residual energy, gradient energy."""
+    """Block statistics of one noisy plane: signal mean, residual energy, gradient
+    energy, clipped flag.  For white noise E[residual^2] = var, E[gradient] = 4 var."""
     z = z.astype(np.float64, copy=False)
     r = _residual(z)
     c = z[1:-1, 1:-1]
-    gy = np.zeros_like(c)
-    gx = np.zeros_like(c)
-    gy[:-1] = np.diff(c, axis=0) ** 2
-    gx[:, :-1] = np.diff(c, axis=1) ** 2
-    bad = _clip_mask(z)[1:-1, 1:-1]
-    return _block_stats(c, r * r, gx + gy, bad, block)
+    return _block_stats(c, r * r, _grad_energy(c), _clip_mask(z)[1:-1, 1:-1], block)
 
 
 def _pg_stats_frames(z0: np.ndarray, z1: np.ndarray, block: int = PG_BLOCK):
-    """Block statistics from two captures of one scene: the difference is pure noise."""
+    """Block statistics from two captures of one scene: the difference is pure noise.
+    ``d^2 / 2`` has the single frame's variance, and the difference's gradient energy
+    over 2 is 4 var for pure noise, as in :func:`_pg_stats_plane`."""
     z0 = z0.astype(np.float64, copy=False)
     z1 = z1.astype(np.float64, copy=False)
-    d = (z1 - z0) ** 2 / 2.0
-    mean = (z0 + z1) / 2.0
-    # motion or a changed focal plane shows up as structure in the difference
     dd = z1 - z0
-    g = np.zeros_like(dd)
-    g[:-1] += np.diff(dd, axis=0) ** 2 / 2.0
-    g[:, :-1] += np.diff(dd, axis=1) ** 2 / 2.0
     bad = _clip_mask(z0) | _clip_mask(z1)
-    return _block_stats(mean, d, g, bad, block)
+    return _block_stats((z0 + z1) / 2.0, dd * dd / 2.0, _grad_energy(dd) / 2.0, bad, block)
 
 
-def _select_smooth(m, g, a, b):
-    """Blocks whose gradient energy matches pure noise of the fitted model.
+@functools.lru_cache(maxsize=8)
+def _calibration(block: int, frames: bool, q: float | None = None) -> tuple[float, ...]:
+    """Thresholds and corrections for white noise of unit variance, by simulation (seeded).
 
-    For pure noise E[dx^2 + dy^2] = 4 var, both for an image and for the halved
-    squared differences of two frames (see ``_pg_stats_frames``).
+    ``ratio_thr``: the gradient / residual energy ratio ``g / (4 v)`` that PG_KEEP of
+    pure-noise blocks stay under (structure, an edge or a ramp, raises the gradient
+    far more than the Laplacian residual); needs no noise model.  ``grad_thr``: the
+    gradient energy ``g / (4 var)`` that PG_KEEP of the blocks kept by the ratio test
+    stay under (texture raises it; needs the fitted model).  ``corr_ratio`` /
+    ``corr_both``: the q-quantile of the kept blocks' ``v`` after the first / both
+    tests, which a bin's variance is divided by (the residuals of neighbouring pixels
+    are correlated and the selection favours some values of ``v``).
     """
-    return g / (4.0 * np.maximum(a * m + b, 1e-12)) < 1.4
+    q = PG_QUANTILE if q is None else q
+    rng = np.random.default_rng(12345)
+    vs, gs = [], []
+    for _ in range(4):
+        if frames:
+            _, v, g, _ = _pg_stats_frames(rng.standard_normal((512, 512)),
+                                          rng.standard_normal((512, 512)), block)
+        else:
+            _, v, g, _ = _pg_stats_plane(rng.standard_normal((514, 514)), block)
+        vs.append(v), gs.append(g)
+    v, g = np.concatenate(vs), np.concatenate(gs)
+    ratio = g / (4.0 * v)
+    ratio_thr = float(np.quantile(ratio, PG_KEEP))
+    keep = ratio < ratio_thr
+    grad_thr = float(np.quantile(g[keep] / 4.0, PG_KEEP))
+    both = keep & (g / 4.0 < grad_thr)
+    return ratio_thr, grad_thr, float(np.quantile(v[keep], q)), float(np.quantile(v[both], q))
 
 
-def fit_poisson_gaussian(planes, *, frames: bool = False, block: int = PG_BLOCK):
-    """Fit variance = a * signal + b to 2D planes (or consecutive frame pairs if ``frames``).
-
-    Returns ``(a, b, se_a, points, n_blocks)``; raises ValueError when there are
-    too few smooth, unclipped blocks for a fit.
-    """
+def block_stats(planes, *, frames: bool = False, block: int = PG_BLOCK):
+    """All blocks' (mean, variance, gradient energy, smooth) over ``planes`` (or
+    consecutive frame pairs), clipped blocks left out; ``smooth``: passes the
+    model-free structure test."""
     ms, vs, gs = [], [], []
     if frames:
-        for z0, z1 in zip(planes[:-1], planes[1:]):
-            m, v, g = _pg_stats_frames(z0, z1, block)
-            ms.append(m), vs.append(v), gs.append(g)
+        pairs = zip(planes[:-1], planes[1:])
+        stats = [_pg_stats_frames(z0, z1, block) for z0, z1 in pairs]
     else:
-        for z in planes:
-            if min(z.shape) < block + 2:
-                continue
-            m, v, g = _pg_stats_plane(z, block)
-            ms.append(m), vs.append(v), gs.append(g)
+        stats = [_pg_stats_plane(z, block) for z in planes if min(z.shape) >= block + 2]
+    for m, v, g, bad in stats:
+        ms.append(m[~bad]), vs.append(v[~bad]), gs.append(g[~bad])
     m = np.concatenate(ms) if ms else np.empty(0)
     v = np.concatenate(vs) if vs else np.empty(0)
     g = np.concatenate(gs) if gs else np.empty(0)
-    if m.size < PG_MIN_BLOCKS:
+    thr = _calibration(block, bool(frames))[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        smooth = (g < thr * 4.0 * v) & (v > 0)
+    return m, v, g, smooth
+
+
+def fit_poisson_gaussian(planes, *, frames: bool = False, block: int = PG_BLOCK,
+                         bootstrap: int = PG_BOOTSTRAP) -> PGFit:
+    """Fit variance = a * signal + b to 2D planes (or consecutive frame pairs if ``frames``).
+
+    Blocks with clipped pixels are left out, and so are blocks whose gradient energy
+    shows structure; the rest are binned over their whole signal range (equal-count
+    and equal-width bins), a low quantile of each bin's variances is taken, and a line
+    is fitted by robust (Huber) weighted least squares.  ``bootstrap`` resamples of the
+    blocks give the relative uncertainty of a and b.
+
+    Raises ValueError when there are too few smooth, unclipped blocks for a fit.
+    """
+    m, v, g, smooth = block_stats(planes, frames=frames, block=block)
+    n_all = int(m.size)
+    if n_all < PG_MIN_BLOCKS:
         raise ValueError(f"too few unclipped {block}x{block} blocks for a Poisson-Gaussian fit "
-                         f"({m.size}, need {PG_MIN_BLOCKS})")
-    corr = _quantile_correction(block, bool(frames))
-    a, b, se, pts = _fit_binned(m, v, corr)
-    for _ in range(4):  # drop textured blocks, judged against the current fit
-        sel = _select_smooth(m, g, max(a, 0.0), b)
-        if np.count_nonzero(sel) < PG_MIN_BLOCKS:
-            raise ValueError(f"too few smooth {block}x{block} blocks for a Poisson-Gaussian fit "
-                             f"({int(np.count_nonzero(sel))}, need {PG_MIN_BLOCKS}); the image is "
-                             "mostly texture or edges")
-        a_new, b_new, se, pts = _fit_binned(m[sel], v[sel], corr, model=(max(a, 0.0), b))
-        done = abs(a_new - a) <= 1e-3 * abs(a) + 1e-12 and abs(b_new - b) <= 1e-3 * abs(b) + 1e-12
+                         f"({n_all}, need {PG_MIN_BLOCKS})")
+    if np.count_nonzero(smooth) < PG_MIN_BLOCKS:
+        raise ValueError(f"too few smooth {block}x{block} blocks for a Poisson-Gaussian fit "
+                         f"({int(np.count_nonzero(smooth))}, need {PG_MIN_BLOCKS}); the image is "
+                         "mostly texture or edges")
+    lo, hi = (float(x) for x in np.percentile(m, [1, 99]))
+    _, grad_thr, corr_ratio, corr_both = _calibration(block, bool(frames))
+    a, b, se_a, se_b, pts = fit_bins(m[smooth], v[smooth], corr_ratio, PG_QUANTILE)
+    sel = smooth
+    for _ in range(4):  # drop textured blocks too, judged against the current fit
+        model = np.maximum(max(a, 0.0) * m + b, 1e-12)
+        new = smooth & (g < grad_thr * 4.0 * model)
+        if np.count_nonzero(new) < PG_MIN_BLOCKS:
+            break
+        sel = new
+        a_new, b_new, se_a, se_b, pts = fit_bins(m[sel], v[sel], corr_both, PG_QUANTILE,
+                                                 model=(max(a, 0.0), b))
+        done = abs(a_new - a) <= 1e-3 * abs(a) + 1e-15 and abs(b_new - b) <= 1e-3 * abs(b) + 1e-15
         a, b = a_new, b_new
         if done:
             break
-    return a, b, se, pts, int(m.size)
-
-
-# --------------------------------------------------------------------------
+    corr = corr_both if sel is not smooth else corr_ratio
+    m, v = m[sel], v[sel]
+    rel_a = rel_b = float("nan")
+    if bootstrap:
+        rng = np.random.default_rng(0)
+        boot = []
+        for _ in range(int(bootstrap)):
+            i = rng.integers(0, m.size, m.size)
+            ab = fit_bins(m[i], v[i], corr, PG_QUANTILE, model=(max(a, 0.0), b), iterations=1)
+            boot.append(ab[:2])
+        boot = np.array(boot)
+        sd_a, sd_b = np.std(boot, axis=0, ddof=1)
+        sd_a = float(np.hypot(sd_a, PG_SYSTEMATIC_A * abs(a)))
+        sd_b = float(np.hypot(sd_b, PG_SYSTEMATIC_B * max(float(np.min(pts[:, 1])), 0.0)))
+        rel_a = sd_a / abs(a) if a != 0 else float("inf")
+        rel_b = sd_b / abs(b) if b != 0 else float("inf")
+    span = pts[-1, 0] - pts[0, 0] if len(pts) else 0.0
+    coverage = float(min(1.0, span / (hi - lo))) if hi > lo else 1.0
+    return PGFit(a, b, se_a, pts, n_all, se_b, rel_a, rel_b, coverage, (lo, hi))
