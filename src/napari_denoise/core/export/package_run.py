@@ -85,9 +85,9 @@ def _axes(pkg) -> Layout:
     chans = [len(a.channel_names) for a in inp.axes if str(a.type) == "channel"]
     ochans = [len(getattr(a, "channel_names", []) or []) for a in out.axes
               if str(a.type) == "channel"]
-    c = chans[0] if chans else 1
-    if (ochans[0] if ochans else 1) != c:
-        raise PackageError(f"{name}: {c} input channel(s) but {ochans[0]} output channels; "
+    c, oc = (chans[0] if chans else 1), (ochans[0] if ochans else 1)
+    if oc != c:
+        raise PackageError(f"{name}: {c} input channel(s) but {oc} output channels; "
                            f"a denoiser returns the image it was given")
     sizes = {str(a.id): a.size for a in inp.axes if str(a.type) == "space"}
     mins, steps, fixed = [], [], True
@@ -309,6 +309,9 @@ def _stat_planes(image, axes: str) -> np.ndarray:
     if len(planes) > keep:
         idx = np.unique(np.linspace(0, len(planes) - 1, keep).astype(int))
         planes = [planes[i] for i in idx]
+    if h * w > STAT_PIXELS:  # one huge plane: every step-th row
+        step = -(-h * w // STAT_PIXELS)
+        planes = [p[:, ::step] for p in planes]
     return np.concatenate([np.asarray(p, np.float32) for p in planes], axis=1)
 
 
