@@ -33,8 +33,9 @@ def test_each_method_gives_a_result_its_residual_a_score_and_metrics():
     assert tv.psnr > 20 and 0 < tv.ssim <= 1
     assert bad.error and bad.output is None  # one failing method does not stop the others
     cols, rows = table(res, reference=True)
-    assert cols[-2:] == ["PSNR (dB)", "SSIM"] and rows[1][1] == "failed"
-    assert rows[0][4] == f"{tv.psnr:.2f}"
+    assert cols == ["Method", "Score", "PSNR (dB)", "SSIM", "Removed", "Time"]
+    assert rows[1][1] == "failed" and rows[1][4] == bad.error
+    assert rows[0][0] == "tv" and rows[0][2] == f"{tv.psnr:.2f}"
 
 
 def test_cancel_stops_between_steps():

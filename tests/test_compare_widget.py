@@ -33,7 +33,10 @@ def panel(make_napari_viewer, plugin, monkeypatch):
     noisy = viewer.add_image(clean + rng.normal(0, 0.06, clean.shape).astype(np.float32),
                              name="stack", scale=(3.0, 0.5, 0.5))
     ref = viewer.add_image(clean, name="clean")
+    w.image_layer.value = ref
+    assert ref not in w.reference.choices  # any image but the input
     w.image_layer.value = noisy
+    assert ref in w.reference.choices
     return viewer, w, notes, noisy, ref
 
 
@@ -66,10 +69,10 @@ def test_compare_shows_each_result_its_residual_and_the_scores(panel, qtbot):
                                            data_range=float(np.ptp(ref.data[1])))
         assert r.psnr == pytest.approx(expected, rel=1e-6)
     table = w.table.to_dict("split")
-    assert list(table["columns"]) == ["Method", "Score", "Removed", "Time", "PSNR (dB)",
-                                      "SSIM"]
+    assert list(table["columns"]) == ["Method", "Score", "PSNR (dB)", "SSIM", "Removed",
+                                      "Time"]
     assert len(table["data"]) == 2
-    assert table["data"][0][4].startswith(f"{w.results[0].psnr:.2f}")
+    assert table["data"][0][2].startswith(f"{w.results[0].psnr:.2f}")
     assert all(r.score is not None for r in w.results)
     # a second comparison replaces the first one's layers
     n = len(viewer.layers)
@@ -95,3 +98,24 @@ def test_a_reference_of_another_shape_is_refused(panel, qtbot):
     w.reference.value = viewer.add_image(np.zeros((5, 5), np.float32), name="small")
     assert w.run() is None
     assert notes and "shape" in notes[0] and w.worker is None
+
+
+def test_closing_the_panel_stops_the_comparison(panel, qtbot):
+    viewer, w, notes, noisy, ref = panel
+    names = [lay.name for lay in viewer.layers]
+    worker = w.run()
+    seen = []
+
+    def close_at_first_report(p):  # what the close button of a napari dock does
+        seen.append(p)
+        if len(seen) == 1:
+            from napari_denoise._widgets.denoise_dock import dock_of
+
+            viewer.window.remove_dock_widget(dock_of(w))
+
+    worker.yielded.connect(close_at_first_report)
+    _wait(qtbot, worker)
+    qtbot.wait(100)  # the callbacks queued behind it
+    assert seen and seen[-1].done < seen[-1].total and not w._life.alive  # stopped early
+    assert [lay.name for lay in viewer.layers] == names and not notes
+    assert w.run() is None  # a closed panel starts nothing

@@ -88,6 +88,7 @@ class CompareWidget(ScrollPanel):
         self._life.follow_layer_list(self._viewer.layers, self._refresh_layers)
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
+        self.image_layer.changed.connect(self.reference.reset_choices)  # any image but it
 
     # -- choices -------------------------------------------------------------------------
 
@@ -187,6 +188,7 @@ class CompareWidget(ScrollPanel):
         cols, rows = table(results, job["reference"] is not None)
         self.table.value = {"data": rows, "index": list(range(1, len(rows) + 1)),
                             "columns": cols}
+        self.table.native.resizeColumnsToContents()
         if job["layer"] not in self._viewer.layers:
             self.status.value = "The image was removed meanwhile: nothing shown."
             return

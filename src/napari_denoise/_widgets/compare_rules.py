@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.progress import Cancelled, Progress
+from .run_record import method_name
 
 #: the methods ticked when the panel opens (those the list has)
 DEFAULT_METHODS = ("auto", "bm3d", "nlm")
@@ -28,7 +29,7 @@ DEFAULT_METHODS = ("auto", "bm3d", "nlm")
 COMPARE_MAX_PIXELS = 512 * 512
 #: the gap between the tiles of the side-by-side view, as a fraction of the plane
 GAP = 0.05
-#: the table's columns without and with a reference
+#: the table's columns: with a reference, PSNR and SSIM come after the score
 COLUMNS = ("Method", "Score", "Removed", "Time")
 REF_COLUMNS = ("PSNR (dB)", "SSIM")
 SCORE_TIP = ("Score: Noise2Self's self-supervised error (hidden pixels predicted from "
@@ -151,21 +152,24 @@ def _num(v, fmt: str) -> str:
 def table(results: list[MethodResult], reference: bool) -> tuple[list[str], list[list[str]]]:
     """(column names, rows of text): one row per method; the lowest score (and, with a
     reference, the highest PSNR) marked with a star."""
-    cols = list(COLUMNS) + (list(REF_COLUMNS) if reference else [])
+    ref = list(REF_COLUMNS) if reference else []
+    cols = list(COLUMNS[:2]) + ref + list(COLUMNS[2:])
     scores = [r.score for r in results if r.score is not None]
     psnrs = [r.psnr for r in results if r.psnr is not None]
     rows = []
     for r in results:
-        name = r.label if not r.model or r.model == r.method else f"{r.label} ({r.model})"
+        name = method_name(r.method)  # short: the table is narrow (the layers say the rest)
+        if r.model and r.model != r.method:
+            name += f" ({r.model})"
         if r.error:
-            rows.append([name, "failed", r.error, "--"] + (["--", "--"] if reference else []))
+            rows.append([name, "failed"] + ["--"] * len(ref) + [r.error, "--"])
             continue
         star = " *" if len(scores) > 1 and r.score == min(scores) else ""
-        row = [name, _num(r.score, ".4g") + star, r.removed or "--", f"{r.seconds:.1f} s"]
+        row = [name, _num(r.score, ".4g") + star]
         if reference:
             pstar = " *" if len(psnrs) > 1 and r.psnr == max(psnrs) else ""
             row += [_num(r.psnr, ".2f") + pstar, _num(r.ssim, ".3f")]
-        rows.append(row)
+        rows.append(row + [r.removed or "--", f"{r.seconds:.1f} s"])
     return cols, rows
 
 
