@@ -94,7 +94,7 @@ def open_source(source, axes: str | None = None):
 
 
 def denoise_to_zarr_iter(source, out, model="auto", *, axes=None, overwrite=False,
-                         pyramid=True, client=None, threads=None, **kwargs):
+                         pyramid=True, client=None, threads=None, block=None, **kwargs):
     """Generator form of :func:`denoise_to_zarr`: yields :class:`Progress` per tile,
     returns the :class:`DenoiseResult` (its ``image`` a dask array over the store)."""
     import dask.array as da
@@ -113,6 +113,9 @@ def denoise_to_zarr_iter(source, out, model="auto", *, axes=None, overwrite=Fals
         raise DenoiseError("the output store must not be the input")
     settings = _settings(model, text, data.shape, data.dtype, axes, kwargs)
     volume = kwargs.get("mode") == "3d"
+    block = _block_size(block, data.shape, axes, volume, client)
+    if block:
+        settings["block"] = block
     try:
         group, arr, done = prepare_output(out, data.shape, data.dtype, axes, settings,
                                           overwrite=overwrite, volume=volume)
@@ -135,6 +138,12 @@ def denoise_to_zarr_iter(source, out, model="auto", *, axes=None, overwrite=Fals
         info = yield from run_on_cluster(client, source, out, group, data, axes, done, model,
                                          kwargs, threads=threads)
         res = DenoiseResult(None, info)
+    elif block:
+        from .inference import DenoiseResult
+        from .plane_blocks import run_blocks
+
+        info = yield from run_blocks(data, arr, group, axes, done, model, kwargs, block)
+        res = DenoiseResult(None, info)
     else:
         sink = ZarrSink(group, arr, axes, done)
         res = yield from _denoise_iter(data, model, axes=axes, sink=sink, **kwargs)
@@ -146,6 +155,26 @@ def denoise_to_zarr_iter(source, out, model="auto", *, axes=None, overwrite=Fals
     finish(group, meta, axes, summary, pyramid=pyramid)
     res.image = da.from_zarr(arr)
     return res
+
+
+def _block_size(block, shape, axes: str, volume: bool, client) -> int | None:
+    """The Y-X block side for planes too large for memory (see :mod:`.plane_blocks`),
+    or None: whole planes."""
+    from .plane_blocks import DEFAULT_BLOCK, needs_blocks
+
+    if block is None:
+        block = DEFAULT_BLOCK if not volume and needs_blocks(shape, axes) else None
+    if not block:
+        return None
+    block = int(block)
+    if block < 64:
+        raise DenoiseError(f"the block side must be at least 64 pixels, not {block}")
+    if volume:
+        raise DenoiseError("planes in blocks are 2-D: choose 2-D processing")
+    if client is not None:
+        raise DenoiseError("planes too large for memory are denoised in blocks in one "
+                           "process; run without a cluster")
+    return block
 
 
 def denoise_to_zarr(source, out, model="auto", *, axes=None, overwrite=False, pyramid=True,
@@ -161,6 +190,8 @@ def denoise_to_zarr(source, out, model="auto", *, axes=None, overwrite=False, py
 
     ``client``: a ``dask.distributed.Client``; the planes are then denoised by its
     workers, one task per plane, with the same result (see :mod:`.distributed`);
-    ``source`` must then be a path the workers can read."""
+    ``source`` must then be a path the workers can read. ``block``: cut each plane into
+    Y-X blocks of this side (with a halo; see :mod:`.plane_blocks`); by default only
+    planes too large for memory are."""
     return run_to_end(denoise_to_zarr_iter(source, out, model, axes=axes, overwrite=overwrite,
                                            pyramid=pyramid, client=client, **kwargs), progress)
