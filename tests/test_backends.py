@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-ort = pytest.importorskip("onnxruntime")  # the [export] extra (part of [test])
+import onnxruntime as ort  # the [export] extra, part of [test]
+import torch
 
 from napari_denoise.core.archs import DRUNet  # noqa: E402
 from napari_denoise.core.export.onnx import to_onnx  # noqa: E402
@@ -105,6 +105,15 @@ def test_onnxruntime_backend_equals_torch_fp32(kind, rng):
     assert np.abs(out.image - ref.image).max() < 1e-4
     assert np.abs(ref.image - noisy).mean() > 1e-3
     assert not np.shares_memory(out.image, noisy)
+
+
+def test_onnxruntime_backend_with_the_x8_ensemble(rng):
+    _, noisy = scene(rng, (36, 52))  # turned by 90 degrees: H and W swap, still padded
+    net = tiny("drunet")
+    ref = run(noisy, net, backend="torch", precision="fp32", quality="best")
+    out = run(noisy, net, backend="onnxruntime", quality="best")
+    assert out.info.quality == "best" and out.info.backend == "onnxruntime"
+    assert np.abs(out.image - ref.image).max() < 1e-4
 
 
 def psnr(a, b):
