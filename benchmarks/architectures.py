@@ -15,6 +15,7 @@ checkpoint with the time left (--force starts again). One run at a time.
     python benchmarks/architectures.py --part archs --minutes 10     # every architecture
     python benchmarks/architectures.py --part losses --minutes 10    # drunet 16-128, each loss
     python benchmarks/architectures.py --part long --long-minutes 60 # best three, longer
+    python benchmarks/architectures.py --part speed    # inference speed again (idle machine)
     python benchmarks/architectures.py --part report                 # tables and plots
     python benchmarks/architectures.py                               # all of it, in that order
 
@@ -49,7 +50,8 @@ SIGMAS = (15, 25, 50)
 def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--part", choices=["all", "archs", "losses", "long", "report"], default="all")
+    p.add_argument("--part", choices=["all", "archs", "losses", "long", "speed", "report"],
+                   default="all")
     p.add_argument("--minutes", type=float, default=10.0, help="training minutes per run")
     p.add_argument("--long-minutes", type=float, default=60.0)
     p.add_argument("--archs", nargs="*", default=None, help="default: every 2D architecture")
@@ -164,6 +166,21 @@ def study_long(st: Study) -> None:
         log("long: no finished architecture yet; run --part archs first")
     for name in best:
         st.run("long", name, name, done[name]["arch_args"], "l2", st.a.long_minutes, SIGMAS)
+
+
+def study_speed(st: Study) -> None:
+    """Measure the inference speed of every finished architecture again (it depends on
+    the architecture only: random weights), for runs whose own measurement shared the
+    CPU with other work; run it on an idle machine."""
+    from napari_denoise import create_network
+
+    for section in ("archs", "long"):
+        for name, e in _done(st.res.get(section, {})).items():
+            net = create_network(e["arch"], **e["arch_args"]).eval()
+            e.update(sc.inference_speed(net), speed_machine=machine(), speed_remeasured=True)
+            log(f"{section}/{name}: {e['s_per_mp_fp32']:.2f} s/MP fp32, "
+                f"{e['s_per_mp_bf16']:.2f} bf16")
+            save_json(st.a.results, st.res)
 
 
 def ref_key(entries: dict) -> str:
@@ -321,7 +338,8 @@ def main(argv=None) -> int:
     parts = ["archs", "losses", "long"] if a.part == "all" else [a.part]
     for part in parts:
         if part != "report":
-            {"archs": study_archs, "losses": study_losses, "long": study_long}[part](st)
+            {"archs": study_archs, "losses": study_losses, "long": study_long,
+             "speed": study_speed}[part](st)
     report(st.res, a)
     return 0
 
