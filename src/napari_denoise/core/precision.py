@@ -14,6 +14,8 @@ in, or None for float32:
 
 :func:`inference_dtype` applies the user's ``precision`` ("auto", "fp32", "bf16") on
 top of that choice: "fp32" always wins, "bf16" forces bfloat16 where the device can.
+"int8" is not an autocast precision: it runs in ONNX Runtime, and which backend runs a
+network at all is :mod:`.backends`' choice.
 
 ``enabled`` (True / False) overrides the automatic choice for training (the
 ``amp=`` option of the self-supervised trainer): True forces bfloat16 on CUDA and

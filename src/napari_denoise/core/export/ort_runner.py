@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 import threading
 import weakref
@@ -51,7 +52,8 @@ def _cache_path(card: dict, precision: str) -> Path | None:
     import torch
 
     tag = f"r{RECIPE}-ort{onnxruntime.__version__}-torch{torch.__version__.split('+')[0]}"
-    return cache_dir() / f"{card.get('name', 'model')}-{sha[:16]}-{precision}-{tag}.onnx"
+    name = re.sub(r"[^\w.-]", "_", str(card.get("name", "model")))
+    return cache_dir() / f"{name}-{sha[:16]}-{precision}-{tag}.onnx"
 
 
 def calibration_feeds(card: dict, *, in_channels: int, takes_map: bool, n: int = 8,
