@@ -203,8 +203,13 @@ def main(argv=None) -> int:
     p.add_argument("--parts", nargs="*", default=["psnr", "speed"], choices=["psnr", "speed"])
     p.add_argument("--write-cards", action="store_true")
     a = parse_with_threads(p, argv)
-    # exported graphs go to a fresh cache: the first call's time includes the export
-    os.environ["NAPARI_DENOISE_CACHE"] = tempfile.mkdtemp(prefix="nd-backends-")
+    # exported graphs go to a fresh cache: "prepare" includes the export and quantisation
+    with tempfile.TemporaryDirectory(prefix="nd-backends-") as cache:
+        os.environ["NAPARI_DENOISE_CACHE"] = cache
+        return run(a)
+
+
+def run(a) -> int:
     images = load_set(a.data, "BSD68")[:a.images] if "psnr" in a.parts else []
     res = load_json(RESULTS)
     for name in a.models:
