@@ -6,8 +6,9 @@ The networks' own ``forward`` pads to a size multiple and checks its inputs with
 control flow, which FX cannot trace; so every ``nn.Sequential`` inside the network (the
 DnCNN / FFDNet body, each DRUNet level) is quantised on its own, and what lies between
 (pixel shuffles, the U-Net's skips, the head and tail convolutions, the residual
-subtraction) stays in float, as do the U-Net's transposed convolutions. Measured only: the engine does not run torch int8
-(``torch.ao.quantization`` is deprecated in favour of torchao).
+subtraction) stays in float, as do the U-Net's transposed convolutions. Measured only:
+the engine does not run torch int8 (``torch.ao.quantization`` is deprecated in favour of
+torchao).
 """
 
 from __future__ import annotations
@@ -39,9 +40,8 @@ def quantise_fx(net, feeds):
                 m = torch.from_numpy(f["noise_level"]) if "noise_level" in f else None
                 net(x, m) if m is not None else net(x)
 
-    calibrate_one = feeds[:1]
-    with torch.no_grad():
-        f = calibrate_one[0]
+    with torch.no_grad():  # one pass records each Sequential's example input
+        f = feeds[0]
         net(torch.from_numpy(f["input"]),
             torch.from_numpy(f["noise_level"]) if "noise_level" in f else None)
     for h in hooks:
