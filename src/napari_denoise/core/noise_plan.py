@@ -227,15 +227,48 @@ def variance_words(est) -> str:
     return f"variance = {est.a:.4g} * signal, read noise too small to measure"
 
 
-def trained_on_raw(den) -> bool:
-    """True for networks trained on raw intensities with their own noise: the
-    self-supervised models (Noise2Noise, Neighbor2Neighbor, blind spot) of this project,
-    or a card that says ``"noise_domain": "raw"``."""
+def model_domain(den) -> str | None:
+    """The noise domain a network's card says it was trained in: "raw" (the data's own
+    intensities: this project's self-supervised models record it; older ones without
+    the key are self-supervised on raw data too), "gat" (with ``noise_transform``), or
+    None (no domain of its own: the noise model decides)."""
     card = den.card or {}
     domain = card.get("noise_domain") or (card.get("training") or {}).get("noise_domain")
     if domain:
-        return str(domain).lower() == "raw"
-    return den.kind == "network" and card.get("noise_model") == "self-supervised"
+        return str(domain).lower()
+    if den.kind == "network" and card.get("noise_model") == "self-supervised":
+        return "raw"
+    return None
+
+
+def trained_on_raw(den) -> bool:
+    """True for networks trained on raw intensities with their own noise."""
+    return model_domain(den) == "raw"
+
+
+def _card_gat(plan: NoisePlan) -> bool:
+    """A model trained in the GAT domain runs in it, with the transform of its card,
+    whatever the noise model or estimate: returns True when it set the plan up so."""
+    den = plan.den
+    if model_domain(den) != "gat":
+        return False
+    from .noise import NoiseEstimate
+    from .vst import GAT
+
+    t = (den.card or {}).get("noise_transform") or {}
+    try:
+        plan.vst = GAT(float(t["a"]), float(t["b"]))
+    except (KeyError, TypeError, ValueError):
+        raise DenoiseError(f"{den.name}'s card says it was trained in the Anscombe domain "
+                           f"but gives no valid transform (noise_transform: {t!r})") from None
+    own = NoiseEstimate.poisson_gaussian(plan.vst.a, plan.vst.b)
+    plan.est = plan.est or own
+    plan.kind = "poisson-gaussian"
+    words = variance_words(own)
+    plan.text = (f"{den.name} was trained in the Anscombe domain ({words}, from its "
+                 f"training data): runs there and is transformed back")
+    plan.noise_text = plan.noise_text or plan.text
+    return True
 
 
 def _finish(plan: NoisePlan, sigma, noise, lo, hi):
@@ -245,7 +278,9 @@ def _finish(plan: NoisePlan, sigma, noise, lo, hi):
     if noise == "rician" and sigma is not None and plan.sigma_map_c is None:
         plan.kind, plan.rician_sigma = "rician", float(sigma)
         plan.noise_text = plan.noise_text or f"Rician, sigma {float(sigma):.4g}"
-    if plan.est is not None:
+    if _card_gat(plan):
+        pass
+    elif plan.est is not None:
         est = plan.est
         if est.gain <= 0:
             raise DenoiseError("a Poisson-Gaussian noise model needs a positive gain")

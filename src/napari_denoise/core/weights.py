@@ -95,6 +95,11 @@ class ModelCard(BaseModel):
     replaces: Optional[list[str]] = None
     # how the weights are stored when not as float tensors ("int8": see save_model)
     storage: Optional[str] = None
+    # the noise domain a model was trained in and is always applied in: "raw" (the
+    # data's intensities) or "gat", with noise_transform {"kind": "gat", "a", "b"}
+    # (data units); the engine applies that transform and its exact unbiased inverse
+    noise_domain: Optional[Literal["raw", "gat"]] = None
+    noise_transform: Optional[dict] = None
 
 
 def validate_card(card: dict, shipped: bool = False) -> None:

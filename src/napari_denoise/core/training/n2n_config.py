@@ -19,6 +19,8 @@ from typing import Any
 from .pairs import MIN_SIDE, PAIR_KINDS
 
 LOSSES = ("l2", "l1", "charbonnier")
+#: Noise domains a model can be trained in: raw intensities, or the GAT of a fitted model.
+DOMAINS = ("raw", "gat")
 DEFAULT_STEPS = 2000
 DEFAULT_FINETUNE_STEPS = 400
 DEFAULT_LR = 1e-3
@@ -75,6 +77,9 @@ class Noise2NoiseConfig:
     amp : None (automatic bf16), True or False; augment : flips and rotations
     checkpoint, checkpoint_every : where and how often to write the training state
     swap_captures : "two" pairs: train both ways round
+    domain : "raw" (the data's own intensities, default) or "gat" (the Generalized
+        Anscombe Transform of a Poisson-Gaussian fit of the data); the card records it
+        and the engine always applies the model in it
     """
 
     pairs: str | None = None
@@ -106,6 +111,7 @@ class Noise2NoiseConfig:
     checkpoint: str | Path | None = None
     checkpoint_every: int | None = None
     swap_captures: bool = True
+    domain: str = "raw"
 
     def __post_init__(self):
         for name, value in self._checked().items():
@@ -147,6 +153,9 @@ class Noise2NoiseConfig:
             value = getattr(self, name)
             out[name] = None if value is None else max(1, _integer(name, value))
         out["seed"] = _integer("seed", self.seed)
+        out["domain"] = str(self.domain).lower()
+        if out["domain"] not in DOMAINS:
+            raise ValueError(f"domain must be one of {', '.join(DOMAINS)}, not {self.domain!r}")
         self._check_distance()
         if self.arch_args is not None and not isinstance(self.arch_args, dict):
             raise ValueError(f"arch_args must be a dict, not {type(self.arch_args).__name__}")

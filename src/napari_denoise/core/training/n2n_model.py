@@ -96,6 +96,8 @@ def recipe_call(trainer) -> str:
              f"seed={trainer.seed}", f"val_fraction={s.val_fraction:g}"]
     if trainer.minutes is not None:
         args.append(f"minutes={trainer.minutes:g}")
+    if (getattr(s, "noise_domain", None) or {}).get("noise_domain") == "gat":
+        args.append("domain='gat'")
     return f"napari_denoise.train_noise2noise(data, {', '.join(args)})"
 
 
@@ -123,6 +125,22 @@ def model_card(trainer, module) -> dict:
         how = f"{nd} {trainer.arch} fine-tuned from {src} by self-supervision"
     else:
         how = f"{nd} {trainer.arch} trained by self-supervision"
+    dom = dict(getattr(s, "noise_domain", None) or {"noise_domain": "raw"})
+    if dom["noise_domain"] == "gat":
+        t = dom["noise_transform"]
+        lo, hi = dom["raw_range"]
+        norm = (f"Generalized Anscombe Transform of variance = {t['a']:.6g} * signal "
+                f"{t['b']:+.6g} (fitted on the training data), then scaled to [0, 1] by the "
+                f"transform of the data range (low, high) measured as at denoise time "
+                f"(percentiles 0.01/99.99, or the dtype's range for uint8 and [0, 1] "
+                f"floats); training data range {lo:.6g} to {hi:.6g}")
+        extra = {"noise_domain": "gat", "noise_transform": dict(t),
+                 "data_range": [float(lo), float(hi)]}
+    else:
+        norm = (f"raw intensities, scaled to [0, 1] by the data range (low, high) as at "
+                f"denoise time (percentiles 0.01/99.99, or the dtype's range for uint8 and "
+                f"[0, 1] floats); training data range {s.lo:.6g} to {s.hi:.6g}")
+        extra = {"noise_domain": "raw", "data_range": [float(s.lo), float(s.hi)]}
     return {
         "name": trainer.name,
         "description": (f"{how} ({what}) on the user's data of shape "
@@ -133,11 +151,8 @@ def model_card(trainer, module) -> dict:
         "channels": int(getattr(module, "in_channels", 1)),
         "noise_model": "self-supervised",
         "sigma_range": [0, 0],
-        "normalisation": (f"input scaled to [0, 1] by the data range (low, high) as at "
-                          f"denoise time (percentiles 0.01/99.99, or the dtype's range "
-                          f"for uint8 and [0, 1] floats); training data range "
-                          f"{s.lo:.6g} to {s.hi:.6g}"),
-        "data_range": [float(s.lo), float(s.hi)],
+        "normalisation": norm,
+        **extra,
         "training_data": (f"user data, shape {list(trainer.data_shape)}, {trainer.data_dtype}"
                           + (f", axes {trainer.axes}" if trainer.axes else "")),
         "recipe": recipe_call(trainer),

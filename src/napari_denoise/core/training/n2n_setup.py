@@ -201,6 +201,30 @@ def _from_scratch(cfg: Noise2NoiseConfig) -> Network:
 
 # -- the data and their pairs ------------------------------------------------------------
 
+def training_domain(domain: str, data, axes, arr) -> dict:
+    """What the model is trained on: ``{"noise_domain": "raw"}``, or for "gat" the
+    transform fitted on ``data`` (``noise_transform``), the raw range the engine will
+    measure at denoise time (``raw_range``), its image under the transform
+    (``net_range``, the training normalisation) and ``forward`` (array -> float32)."""
+    if domain != "gat":
+        return {"noise_domain": "raw"}
+    from ..noise import estimate_noise
+    from ..normalise import estimate_range
+    from ..vst import GAT
+
+    est = estimate_noise(data, axes=axes, model="auto")
+    if est.model != "poisson-gaussian" or est.a <= 0:
+        raise ValueError(f"domain='gat' needs noise that grows with brightness; these data "
+                         f"look Gaussian ({est}): train on raw intensities (domain='raw')")
+    gat = GAT(est.a, est.b)
+    lo, hi = estimate_range(arr)
+    f_lo, f_hi = (float(v) for v in gat.forward(np.array([lo, hi])))
+    return {"noise_domain": "gat",
+            "noise_transform": {"kind": "gat", "a": float(est.a), "b": float(est.b)},
+            "raw_range": [float(lo), float(hi)], "net_range": [f_lo, f_hi],
+            "forward": lambda a: gat.forward(a).astype(np.float32), "_gat": gat}
+
+
 @dataclass
 class TrainingData:
     """The pair sampler over the arranged data, and what the model card says of them."""
@@ -227,9 +251,16 @@ def prepare_data(cfg: Noise2NoiseConfig, pairs: str, dims: int, multiple: int, d
         lead = [a for a in normalize_axes(axes, arr.ndim) if a not in spatial]
         axis_desc = lead[stack_axis]
     shape = tuple(np.shape(data))
+    domain = training_domain(cfg.domain, data, axes, arr)
+    if domain["noise_domain"] == "gat":
+        arr = domain.pop("forward")(arr)
+        if target is not None:
+            target = domain["_gat"].forward(np.asarray(target)).astype(np.float32)
+        if reference is not None:
+            reference = domain["_gat"].forward(np.asarray(reference)).astype(np.float32)
     common = dict(dims=dims, patch=int(cfg.patch), multiple=int(multiple),
                   val_fraction=float(cfg.val_fraction), seed=cfg.seed, augment=cfg.augment,
-                  val_patches=cfg.val_patches)
+                  val_patches=cfg.val_patches, data_range=domain.get("net_range"))
     if pairs == "two":
         tgt, _ = arrange_data(target, axes, axis, dims, "target")
         if tgt.shape != arr.shape:
@@ -248,6 +279,7 @@ def prepare_data(cfg: Noise2NoiseConfig, pairs: str, dims: int, multiple: int, d
         sampler = SubsampleSampler(arr, **common)
     else:
         sampler = BlindSpotSampler(arr, mask_fraction=cfg.mask_fraction, **common)
+    sampler.noise_domain = {k: v for k, v in domain.items() if not k.startswith("_")}
     ref = None
     if reference is not None:
         ref = np.asarray(reference)
