@@ -225,3 +225,35 @@ def test_cli_backend_option(tmp_path, rng, capsys):
     assert "onnxruntime" in capsys.readouterr().out
     out = np.load(dst)
     assert out.shape == (40, 40) and out.dtype == np.uint8
+
+
+def test_benchmark_record_is_what_auto_reads(monkeypatch):
+    """benchmarks/backends.py --write-cards: the fastest variant within the quality budget
+    (5% faster than the torch default at least), only from a full run; auto then runs it."""
+    import importlib.util
+    from pathlib import Path
+
+    from napari_denoise.core import precision
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "backends.py"
+    spec = importlib.util.spec_from_file_location("bench_backends", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
+
+    def r(psnr_db, s_per_mp, images=68):
+        return {"psnr": psnr_db, "s_per_mp": s_per_mp, "images": images}
+
+    res = {"torch-fp32": r(29.0, 3.0), "torch-bf16": r(28.999, 1.5),
+           "onnxruntime-fp32": r(29.0, 2.8), "onnxruntime-int8": r(28.97, 1.0)}
+    rec = bench.choices("dncnn_blind", res)  # its card: bf16 costs 0.0 dB
+    assert rec["choice"] == {"auto": "onnxruntime-int8", "fp32": "onnxruntime-fp32",
+                             "onnxruntime": "onnxruntime-int8"}
+    den = resolve_denoiser(as_trained(tiny("dncnn"), cpu_backend=rec), "cpu")
+    assert configure(den).runtime == ("onnxruntime", "int8")
+    assert configure(den, precision="fp32").runtime == ("onnxruntime", "fp32")
+    res["onnxruntime-int8"] = r(28.9, 1.0)  # 0.1 dB: over the budget
+    assert bench.choices("dncnn_blind", res)["choice"]["auto"] == "torch-bf16"
+    res["onnxruntime-int8"] = r(28.98, 1.45)  # within it, but not 5% faster than bf16
+    assert bench.choices("dncnn_blind", res)["choice"]["auto"] == "torch-bf16"
+    assert bench.choices("dncnn_blind", dict(res, **{"torch-fp32": r(29.0, 3.0, 2)})) is None
