@@ -62,8 +62,7 @@ def _plane_task(source: str, out: str, planes, done, model, axes: str, settings:
     """Runs on a worker: denoise ``planes`` of ``source`` into the store ``out``."""
     import zarr
 
-    from .inference import _denoise_iter
-    from .progress import run_to_end
+    from .lazy import run_fixed
 
     if threads:
         import torch
@@ -72,10 +71,7 @@ def _plane_task(source: str, out: str, planes, done, model, axes: str, settings:
     data, _, _ = open_source(source, axes)
     group = zarr.open_group(out, mode="r+")
     sink = PlaneSink(group, group["0"], axes, set(done), planes)
-    res = run_to_end(_denoise_iter(data, model, axes=axes, sink=sink,
-                                   sigma=settings["sigma"], data_range=settings["data_range"],
-                                   bounds=settings["bounds"], **kwargs))
-    return sink.written, res.info
+    return sink.written, run_fixed(data, model, axes, settings, kwargs, sink=sink).info
 
 
 def run_on_cluster(client, source, out, group, data, axes: str, done: set, model,

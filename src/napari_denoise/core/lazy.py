@@ -54,14 +54,21 @@ def fixed_settings(box: _Opaque, axes: str, sigma, noise: str, data_range) -> di
     return {"sigma": sigma, "data_range": (lo, hi), "bounds": bounds}
 
 
-def _run_block(block, settings, model, axes, kwargs):
-    from .inference import denoise_iter
+def run_fixed(piece, model, axes: str, settings: dict, kwargs: dict, sink=None):
+    """The engine on one piece of the data (a block, a plane, a Y-X block) with the
+    run's fixed settings (:func:`fixed_settings`): every piece then reads as it would
+    in a run of the whole. Returns the :class:`DenoiseResult`."""
+    from .inference import _denoise_iter
     from .progress import run_to_end
 
-    res = run_to_end(denoise_iter(np.asarray(block), model, axes=axes,
-                                  sigma=settings["sigma"], data_range=settings["data_range"],
-                                  bounds=settings["bounds"], **kwargs))
-    return res.image
+    piece = piece if sink is not None else np.asarray(piece)
+    return run_to_end(_denoise_iter(piece, model, axes=axes, sink=sink,
+                                    sigma=settings["sigma"], data_range=settings["data_range"],
+                                    bounds=settings["bounds"], **kwargs))
+
+
+def _run_block(block, settings, model, axes, kwargs):
+    return run_fixed(block, model, axes, settings, kwargs).image
 
 
 def denoise_lazy(image, model="auto", *, sigma=None, axes=None, mode="auto", noise="auto",

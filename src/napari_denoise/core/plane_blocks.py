@@ -67,9 +67,8 @@ def run_blocks(data, arr, group, axes: str, done: set, model, kwargs: dict, bloc
     array), recording each finished block in ``group``; yields a Progress per block
     and returns the :class:`DenoiseInfo` of the first block (warnings of all)."""
     from ..io.zarr_store import mark_done
-    from .inference import _denoise_iter, _resolve
-    from .lazy import _Opaque, fixed_settings
-    from .progress import run_to_end
+    from .inference import _resolve
+    from .lazy import _Opaque, fixed_settings, run_fixed
     from .tiling import default_overlap
 
     t0 = time.perf_counter()
@@ -88,11 +87,8 @@ def run_blocks(data, arr, group, axes: str, done: set, model, kwargs: dict, bloc
     for i, (plane, (r0, r1, w0, w1), (c0, c1, v0, v1)) in enumerate(units):
         if i in done:
             continue
-        src = np.asarray(data[_key(axes, plane, slice(r0, r1), slice(c0, c1))])
-        res = run_to_end(_denoise_iter(src, model, axes=plane_axes,
-                                       sigma=settings["sigma"],
-                                       data_range=settings["data_range"],
-                                       bounds=settings["bounds"], **kw))
+        res = run_fixed(data[_key(axes, plane, slice(r0, r1), slice(c0, c1))], model,
+                        plane_axes, settings, kw)
         inner = tuple(slice(w0 - r0, w1 - r0) if a == "Y" else
                       slice(v0 - c0, v1 - c0) if a == "X" else slice(None)
                       for a in plane_axes)

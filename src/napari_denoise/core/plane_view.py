@@ -73,17 +73,13 @@ class DenoisedPlanes:
             if index in self._cache:
                 self._cache.move_to_end(index)
                 return self._cache[index]
-        from .inference import _denoise_iter
-        from .progress import run_to_end
+        from .lazy import run_fixed
 
         key = [slice(None)] * self.ndim
         for d, i in zip(self.stack_dims, index):
             key[d] = i
-        src = np.asarray(self.image[tuple(key)])
-        res = run_to_end(_denoise_iter(src, self.model, axes=self.plane_axes,
-                                       sigma=self.settings["sigma"],
-                                       data_range=self.settings["data_range"],
-                                       bounds=self.settings["bounds"], **self.kwargs)).image
+        res = run_fixed(self.image[tuple(key)], self.model, self.plane_axes, self.settings,
+                        self.kwargs).image
         with self._lock:
             self.computed += 1
             self._cache[index] = res
