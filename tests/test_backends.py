@@ -202,6 +202,11 @@ def test_unknown_backend_and_impossible_settings(rng):
     assert "bf16" in msg
     msg = one_line_error(lambda: nd.denoise(img, "bm3d", sigma=0.1, backend="nope"))
     assert "backend" in msg
+    vol = rng.random((8, 24, 24)).astype(np.float32)
+    net3 = create_arch("dncnn", depth=3, features=4, dims=3)
+    msg = one_line_error(lambda: nd.denoise(vol, net3, axes="ZYX", mode="3d",
+                                            backend="onnxruntime"))
+    assert "3-D" in msg and "torch" in msg
 
 
 def test_missing_onnxruntime_says_how_to_install(rng, monkeypatch):

@@ -115,13 +115,18 @@ def runtime(den) -> tuple[str | None, str | None]:
     cpu = den.device.type == "cpu"
     two_d = tuple(den.dims) == (2,) and isinstance(den.impl, _module_type())
     if b == "onnxruntime" or p == "int8":
-        what = "backend 'onnxruntime'" if b == "onnxruntime" else "precision 'int8'"
+        if b == "onnxruntime":
+            what, instead = "backend 'onnxruntime'", "backend 'torch'"
+        else:
+            what, instead = "precision 'int8'", "precision 'auto'"
         if not cpu:
             raise ValueError(f"{what} runs on the CPU: use device 'cpu' (not "
-                             f"'{den.device}'), or backend 'torch'")
+                             f"'{den.device}'), or {instead}")
         if not two_d:
-            raise ValueError(f"{what} runs napari-denoise's own 2-D networks only; "
-                             f"{den.name} is not one: use backend 'torch'")
+            why = (f"{den.name} is {den.dims[0]}-D" if tuple(den.dims) != (2,)
+                   else f"{den.name} is not a PyTorch network")
+            raise ValueError(f"{what} runs 2-D PyTorch networks only and {why}: use "
+                             f"{instead}")
         require_ort()
         if p == "bf16":
             raise ValueError("ONNX Runtime runs fp32 or int8 here, not bf16: use backend "
