@@ -143,6 +143,12 @@ def documentation(ex: Exportable, has_state_dict: bool) -> str:
     lines += ["- `output`: the denoised image in the normalised units (0 and 1 are the "
               "input's 0.01 and 99.99 percentiles); multiply by (p99.99 - p0.01) and add "
               "p0.01 to return to the data's units.", ""]
+    t = c.get("noise_transform") or {}
+    if c.get("noise_domain") == "gat":
+        lines += ["**Trained on the Generalized Anscombe transform** of the data "
+                  f"(a = {t.get('a')}, b = {t.get('b')}): apply it to the image before "
+                  "`input` and its exact unbiased inverse to the output (the spec cannot "
+                  "express it; napari-denoise does both when it runs this package).", ""]
     for title, key in (("Training data", "training_data"), ("Noise model", "noise_model"),
                        ("Normalisation", "normalisation"), ("Limitations", "limitations"),
                        ("Licence", "licence"), ("Training recipe", "recipe")):
