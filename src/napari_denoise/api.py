@@ -15,8 +15,10 @@ from .core.training.n2n import TrainedModel, train_noise2noise, train_noise2nois
 def denoise(image, model="auto", *, sigma=None, noise="auto", strength=1.0, destripe=False,
             axes=None, mode="auto", device="auto", tile=None, progress=None,
             data_range=None, quality="fast", precision="auto",
-            colour_space="opponent", tune=False, backend="auto") -> np.ndarray:
-    """Denoise ``image`` and return an array of the same shape and dtype.
+            colour_space="opponent", tune=False, backend="auto",
+            combine_frames=False) -> np.ndarray:
+    """Denoise ``image`` and return an array of the same shape and dtype (without the
+    frame axis with ``combine_frames``).
 
     A dask array gives a dask array: nothing is computed until it is asked for
     (``.compute()``, ``.to_zarr()``, a ``dask.distributed`` client), block by block
@@ -93,9 +95,27 @@ def denoise(image, model="auto", *, sigma=None, noise="auto", strength=1.0, dest
         (``True``: 0.6, 0.8, 1, 1.25, 1.6; or the list given) is scored by the
         self-supervised error of Noise2Self on a central 256x256 crop (see :func:`tune`),
         and the best is used. Costs about 5 runs per strength on the crop.
+    combine_frames : bool
+        For a stack of independent captures of a still scene (a T axis, else Z): denoise
+        every frame, then return their mean, one image without that axis. What each
+        frame keeps of its own noise differs from frame to frame, so the mean is better
+        than any one denoised frame.
     """
     from .core.lazy import denoise_lazy, is_lazy
 
+    if combine_frames:
+        from .core.errors import DenoiseError
+        from .core.frames import combine_frames as _combine, frame_axis
+
+        if is_lazy(image):
+            raise DenoiseError("combine_frames needs the stack in memory (a numpy array)")
+        frame_axis(np.shape(image), axes)  # refused before any work when there is none
+        out = denoise(image, model, sigma=sigma, noise=noise, strength=strength,
+                      destripe=destripe, axes=axes, mode=mode, device=device, tile=tile,
+                      progress=progress, data_range=data_range, quality=quality,
+                      precision=precision, colour_space=colour_space, tune=tune,
+                      backend=backend)
+        return _combine(out, axes)
     if is_lazy(image):  # a dask array in, a dask array out: nothing computed yet
         return denoise_lazy(image, model, sigma=sigma, axes=axes, mode=mode, device=device,
                             tile=tile, data_range=data_range, noise=noise, strength=strength,

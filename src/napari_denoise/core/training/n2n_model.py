@@ -17,6 +17,7 @@ LIMITATIONS = (
 
 PAIR_WORDS = {
     "neighbors": "Noise2Noise on neighbouring frames",
+    "others": "Noise2Noise against the mean of the other frames",
     "two": "Noise2Noise on two captures of the same scene",
     "subsample": "Neighbor2Neighbor (sub-sampled pairs)",
     "blindspot": "Noise2Void (blind spot)",
@@ -63,11 +64,18 @@ class TrainedModel:
         return self.path
 
     def denoise(self, image, **kwargs):
-        """``napari_denoise.denoise(image, model=self, **kwargs)``."""
+        """``napari_denoise.denoise(image, model=self, **kwargs)`` (``combine_frames=True``:
+        every frame of a still stack denoised, then their mean)."""
         from ..inference import denoise_iter, run_to_end
 
         progress = kwargs.pop("progress", None)
-        return run_to_end(denoise_iter(image, self, **kwargs), progress).image
+        combine = kwargs.pop("combine_frames", False)
+        out = run_to_end(denoise_iter(image, self, **kwargs), progress).image
+        if combine:
+            from ..frames import combine_frames
+
+            out = combine_frames(out, kwargs.get("axes"))
+        return out
 
 
 def safe_name(name: str) -> str:
@@ -81,8 +89,9 @@ def recipe_call(trainer) -> str:
     """The ``train_noise2noise`` call that repeats ``trainer``'s training."""
     s = trainer.sampler
     args = [f"pairs={trainer.pairs!r}"]
-    if trainer.pairs == "neighbors":
+    if trainer.pairs in ("neighbors", "others"):
         args.append(f"axis={trainer.axis_desc!r}")
+    if trainer.pairs == "neighbors":
         args.append(f"distance={s.describe()['distance']!r}")
     if trainer.axes:
         args.append(f"axes={trainer.axes!r}")
@@ -158,7 +167,8 @@ def model_card(trainer, module) -> dict:
         "recipe": recipe_call(trainer),
         "metrics": card_metrics(trainer),
         "training": dict(s.describe(), **({"axis": trainer.axis_desc}
-                                          if trainer.pairs == "neighbors" else {}),
+                                          if trainer.pairs in ("neighbors", "others")
+                                          else {}),
                          steps=int(trainer.step), total=trainer.total,
                          batch=trainer.batch_size, lr=trainer.lr, seed=trainer.seed,
                          init=trainer.init_name),

@@ -14,7 +14,13 @@ from typing import Any
 import numpy as np
 
 from .n2n_config import Noise2NoiseConfig
-from .pairs import BlindSpotSampler, NeighborFramesSampler, SubsampleSampler, TwoCapturesSampler
+from .pairs import (
+    BlindSpotSampler,
+    NeighborFramesSampler,
+    OtherFramesSampler,
+    SubsampleSampler,
+    TwoCapturesSampler,
+)
 
 DEFAULT_ARCH_ARGS = {
     "unet": {"features": 32, "levels": 3, "residual": True},
@@ -267,14 +273,15 @@ def prepare_data(cfg: Noise2NoiseConfig, pairs: str, dims: int, multiple: int, d
             raise ValueError(f"target of shape {np.shape(target)} differs from the data's "
                              f"{shape}: the two captures must match")
         sampler = TwoCapturesSampler(arr, tgt, swap=cfg.swap_captures, **common)
-    elif pairs == "neighbors":
+    elif pairs in ("neighbors", "others"):
         if stack_axis is None:
             raise ValueError(
-                f"pairs='neighbors' needs a T or Z axis to pair frames along (axes "
+                f"pairs={pairs!r} needs a T or Z axis to pair frames along (axes "
                 f"{axes}, shape {shape}); for a single image use "
                 f"pairs='subsample' (Neighbor2Neighbor) or pairs='blindspot' "
                 f"(Noise2Void), or give a second capture as target=")
-        sampler = NeighborFramesSampler(arr, axis=stack_axis, distance=cfg.distance, **common)
+        sampler = (OtherFramesSampler(arr, axis=stack_axis, **common) if pairs == "others" else
+                   NeighborFramesSampler(arr, axis=stack_axis, distance=cfg.distance, **common))
     elif pairs == "subsample":
         sampler = SubsampleSampler(arr, **common)
     else:

@@ -8,6 +8,8 @@ one the inference engine applies at denoise time, computed once on the data):
 =========================  ===========================================================
 :class:`NeighborFramesSampler`  Noise2Noise (Lehtinen et al. 2018) with neighbouring
                            frames or slices of a stack as the two noisy views
+:class:`OtherFramesSampler`  Noise2Noise on a still stack: frame i against the mean of
+                           the other frames (same expectation, 1/(N-1) of the noise)
 :class:`TwoCapturesSampler`  Noise2Noise with two captures of the same scene
 :class:`SubsampleSampler`  Neighbor2Neighbor (Huang et al. 2021): two sub-images from
                            the 2x2 cells of one noisy image
@@ -217,3 +219,49 @@ class BlindSpotSampler(PairSampler):
 
     def describe(self):
         return dict(super().describe(), mask_fraction=self.mask_fraction)
+
+
+class OtherFramesSampler(NeighborFramesSampler):
+    """Noise2Noise on a stack of independent captures of a still scene: the input is
+    frame i, the target the mean of the other frames at the same place.
+
+    Every frame has the same expectation (the clean image), so the mean of the others
+    has it too, with noise independent of frame i's and ``N - 1`` times smaller in
+    variance: a less noisy target than one other frame, which every frame takes its turn
+    to be the input against. Only frames of the same part (training or validation) are
+    averaged; at most ``max_others`` of them (a random subset) per patch.
+    """
+
+    kind = "others"
+    max_others = 16
+
+    def __init__(self, stack, axis: int = 0, **kwargs):
+        kwargs.pop("distance", None)
+        super().__init__(stack, axis=axis, distance="any", **kwargs)
+
+    def _others(self, rng, region, f: int) -> list[int]:
+        others = [j for j in range(*region.frames) if j != f]
+        if len(others) > self.max_others:
+            others = sorted(int(j) for j in rng.choice(others, self.max_others, replace=False))
+        return others
+
+    def mean_of_others(self, frame: int, group: int, box, others) -> np.ndarray:
+        """The target of ``frame``: the mean of the ``others`` over ``box``, training scale."""
+        acc = np.zeros(tuple(b - a for a, b in box), np.float32)
+        for j in others:
+            acc += self._crop(0, j, group, box)
+        return acc / np.float32(len(others))
+
+    def _sample(self, rng, region, pshape, aug):
+        f, g = self._draw_frame(rng, region)
+        others = self._others(rng, region, f)
+        box = self._draw_box(rng, region, pshape)
+        k = self._aug(rng, aug)
+        x = _augmented(self._crop(0, f, g, box), k)
+        y = _augmented(self.mean_of_others(f, g, box, others), k)
+        return {"input": x, "target": y, "noisy": x, "loc": Location(f, -1, g, box)}
+
+    def describe(self):
+        d = dict(super().describe(), target="mean of the other frames")
+        d.pop("distance", None)
+        return d

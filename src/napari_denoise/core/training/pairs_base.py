@@ -16,7 +16,7 @@ import numpy as np
 __all__ = ["MIN_SIDE", "PAIR_KINDS", "Location", "PairBatch", "PairSampler", "Region",
            "subsample"]
 
-PAIR_KINDS = ("neighbors", "two", "subsample", "blindspot")
+PAIR_KINDS = ("neighbors", "others", "two", "subsample", "blindspot")
 MIN_SIDE = 8  # smallest in-plane side a patch may have
 
 
