@@ -19,6 +19,7 @@ from ..core.errors import DenoiseError
 from ..core.training.n2n_config import LOSSES, Noise2NoiseConfig
 
 PAIRS = [("neighbouring frames (Noise2Noise)", "neighbors"),
+         ("mean of the other frames (still stack)", "others"),
          ("two captures (Noise2Noise)", "two"),
          ("sub-sampled pixels (Neighbor2Neighbor)", "subsample"),
          ("blind spot (Noise2Void)", "blindspot")]
@@ -27,6 +28,9 @@ PAIR_HELP = {
                  "series of a still or slowly moving sample and finely spaced Z stacks. "
                  "'any' distance pairs every two frames: only for a sample that does not "
                  "move. What changes between frames is treated as noise and blurred away.",
+    "others": "For a stack of captures of a still scene: each frame is trained against the "
+              "mean of the other frames, a target with the same clean image and less noise "
+              "than one other frame. Anything that moves between frames is blurred away.",
     "two": "Two captures of the same scene (pick the second one as 'Second capture', same "
            "shape): the best choice when you can image the sample twice.",
     "subsample": "Neighbor2Neighbor: pairs sub-images of one noisy image. For single "
@@ -135,7 +139,7 @@ class TrainSettings:
     def check(self) -> None:
         """A :class:`DenoiseError` for settings that cannot work (before any worker)."""
         self._check_data()
-        if self.pairs == "neighbors":
+        if self.pairs in ("neighbors", "others"):
             self.stack_axis()
         elif self.pairs == "two":
             self._check_target()
@@ -150,6 +154,8 @@ class TrainSettings:
                           device=self.device or "auto", name=self.model_name())
         if self.pairs == "neighbors":
             opts.update(axis=self.stack_axis(), distance=self.distance)
+        elif self.pairs == "others":
+            opts["axis"] = self.stack_axis()
         if self.fine_tune:
             opts["init"] = self.init
         else:

@@ -15,17 +15,20 @@ from ._common import (PROG, CLIError, axes_arg, axes_override, distance_arg, err
 def add_train(sub) -> None:
     p = sub.add_parser(
         "train", help="train a denoiser on your own noisy data (no clean images)",
-        description="Train a denoiser on your noisy data alone (self-supervised): Noise2Noise\n"
-                    "on neighbouring frames or slices of a stack (default) or on two captures\n"
-                    "of the same scene (--target); Neighbor2Neighbor (--pairs subsample) or\n"
-                    "Noise2Void (--pairs blindspot) on single images. Writes the model with its\n"
-                    "model card; denoise with it through --model. Ctrl-C stops early and saves\n"
-                    "the best model so far.",
+        description="Train a denoiser on your noisy data alone (self-supervised). By default\n"
+                    "(--pairs auto) the pairs follow the data: two captures (--target) are\n"
+                    "paired; a stack of captures of a still scene (a plain TIFF stack is read\n"
+                    "as frames) trains each frame against the mean of the others; a single\n"
+                    "image, or a stack whose planes differ, trains a blind spot (Noise2Void)\n"
+                    "network. --pairs neighbors / subsample / ... overrides. Writes the model\n"
+                    "with its model card; denoise with it through --model. Ctrl-C stops early\n"
+                    "and saves the best model so far.",
         epilog="examples:\n"
                f"  {PROG} train timelapse.tif --minutes 10 -o mine.safetensors\n"
                f"  {PROG} denoise timelapse.tif -o clean.tif --model mine.safetensors\n"
                f"  {PROG} train a.tif --target b.tif --steps 3000 --name scope1\n"
-               f"  {PROG} train photo.png --pairs subsample --minutes 5 -o photo.safetensors",
+               f"  {PROG} train photo.png --pairs subsample --minutes 5 -o photo.safetensors\n"
+               f"  {PROG} train still_frames.tif --pairs others --minutes 5",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_data_options(p)
     _add_network_options(p)
@@ -35,7 +38,8 @@ def add_train(sub) -> None:
 
 def _add_data_options(p) -> None:
     """IN, -o, --name, --target, --pairs, --axis, --distance, --axes."""
-    p.add_argument("input", metavar="IN", help="noisy image file (a stack for --pairs neighbors)")
+    p.add_argument("input", metavar="IN", help="noisy image file (a stack for --pairs neighbors "
+                                               "or others)")
     p.add_argument("-o", "--output", metavar="MODEL.safetensors", default=None,
                    help="where to write the model (default: your models folder, as --name, "
                         "listed by 'napari-denoise models')")
@@ -43,13 +47,16 @@ def _add_data_options(p) -> None:
                    help="model name (default: the output's file name, else IN's name + _n2n)")
     p.add_argument("--target", metavar="SECOND", default=None,
                    help="a second capture of the same scene (same shape): trains on the pair")
-    p.add_argument("--pairs", choices=("neighbors", "two", "subsample", "blindspot"),
-                   default=None,
-                   help="neighbors: adjacent frames along --axis (default); two: IN and "
-                        "--target (default with --target); subsample: Neighbor2Neighbor on "
-                        "single images; blindspot: Noise2Void on single images")
+    p.add_argument("--pairs", choices=("auto", "neighbors", "others", "two", "subsample",
+                                       "blindspot"),
+                   default="auto",
+                   help="auto: chosen from the data (default; see above); neighbors: adjacent "
+                        "frames along --axis; others: each frame of a still stack against "
+                        "the mean of the other frames; two: IN and --target; subsample: "
+                        "Neighbor2Neighbor on single images; blindspot: Noise2Void on single "
+                        "images")
     p.add_argument("--axis", default=None, metavar="T|Z|N",
-                   help="stack axis for neighbors: a letter of the axes or an index "
+                   help="stack axis for neighbors and others: a letter of the axes or an index "
                         "(default: T, else Z, else the first)")
     p.add_argument("--distance", type=distance_arg, default=1, metavar="N|any",
                    help="neighbors: pair frames up to N apart; 'any' for a still sample "
@@ -186,10 +193,20 @@ def _run_train(args) -> int:
             raise CLIError(f"--target has shape {tuple(target.shape)} but {src.name} has "
                            f"{tuple(data.shape)}: the two captures must match", 2)
     axis = _stack_axis(args.axis, data, axes)
+    pairs = args.pairs
+    if pairs == "auto":
+        from ..core.training.strategy import choose_pairs
+
+        try:
+            pairs, why = choose_pairs(data, axes, target=target, axis=axis)
+        except ValueError as exc:
+            raise CLIError(str(exc), 2) from None
+        if not args.quiet:
+            print(f"pairs: {pairs}: {why} (--pairs overrides)", file=sys.stderr, flush=True)
     arch_args = _arch_args(args)
     name = args.name or (out.stem if out else f"{src.stem}_n2n")
     config = Noise2NoiseConfig(
-        pairs=args.pairs, axis=axis, axes=axes, model=args.model, arch_args=arch_args or None,
+        pairs=pairs, axis=axis, axes=axes, model=args.model, arch_args=arch_args or None,
         init=args.init, steps=args.steps, minutes=args.minutes, patch=args.patch,
         batch=args.batch, lr=args.lr, loss=args.loss, dims=args.dims, device=args.device,
         seed=args.seed, val_fraction=args.val_fraction, name=name, distance=args.distance,

@@ -10,6 +10,7 @@ Pairs (``pairs=``), from :mod:`.pairs`:
 
 ``"neighbors"``  (default) frame i and a neighbouring frame along ``axis`` of a stack
                  (Noise2Noise; the signal must be the same in both)
+``"others"``     frame i against the mean of the other frames of a still stack
 ``"two"``        two captures of the same scene (automatic when ``target=`` is given)
 ``"subsample"``  Neighbor2Neighbor on single images (two sub-images of the 2x2 cells,
                  with its regulariser)
@@ -60,6 +61,13 @@ def train_noise2noise_iter(data, config: Noise2NoiseConfig | None = None, *, sto
     """Generator form of :func:`train_noise2noise` (same options): yields a progress dict
     after every step, returns the :class:`TrainedModel`. Send it a true value, or make
     ``stop()`` return True, to end early with the best model so far."""
+    pairs = options.get("pairs", config.pairs if config is not None else None)
+    if isinstance(pairs, str) and pairs.lower() == "auto":
+        from .strategy import choose_pairs
+
+        axes = options.get("axes", config.axes if config is not None else None)
+        axis = options.get("axis", config.axis if config is not None else None)
+        options["pairs"], _ = choose_pairs(data, axes, target=options.get("target"), axis=axis)
     trainer = Noise2NoiseTrainer(data, config, **options)
     return (yield from trainer.run(stop=stop))
 
@@ -75,9 +83,12 @@ def train_noise2noise(data, config: Noise2NoiseConfig | None = None, *, target=N
         (replacing the config's), the main ones:
 
         pairs : "neighbors" (frames along ``axis``; ``distance=1`` adjacent ones,
-            ``distance="any"`` every two frames of a still sample; the default), "two"
-            (with ``target``; its default), "subsample" (Neighbor2Neighbor) or
-            "blindspot" (Noise2Void) for single images.
+            ``distance="any"`` every two frames of a still sample; the default), "others"
+            (a still stack of independent captures: each frame against the mean of the
+            other frames), "two" (with ``target``; its default), "subsample"
+            (Neighbor2Neighbor) or "blindspot" (Noise2Void) for single images, or "auto"
+            (chosen from the data by :func:`.strategy.choose_pairs`: "two" with a
+            target, "others" for a still stack, else "blindspot").
         axis, axes : the stack axis (default 0; with ``axes``, T, else Z) and the
             axes of ``data`` ("TYX", "ZYX", "TZYX", "YXC"): spatial ones go last.
         model, arch_args : "unet" (default) or "dncnn", a blind architecture, and its
@@ -95,6 +106,9 @@ def train_noise2noise(data, config: Noise2NoiseConfig | None = None, *, target=N
         name, save : the model's name (default ``n2n_<pairs>_<date>_<time>``); True
             (the user models folder) or a path to save the result.
         checkpoint : write the training state there at every validation and at the end.
+        domain : "raw" (default) or "gat": train on the Anscombe transform of a
+            Poisson-Gaussian fit of the data; the card records it, and denoising always
+            applies the model in that domain.
         Further: ``distance``, ``val_every``, ``val_patches``, ``gamma``,
         ``mask_fraction``, ``weight_decay``, ``amp``, ``augment``,
         ``checkpoint_every``, ``swap_captures`` (see :class:`Noise2NoiseConfig`).
