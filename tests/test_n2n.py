@@ -350,10 +350,12 @@ def test_cli_train_then_denoise(tmp_path, capsys):
     rc = main(["denoise", str(src), "-o", str(dst), "--model", "movie_n2n", "-q"])
     assert rc == 0, capsys.readouterr().err
 
-    # a single frame with neighbour pairs: one line, pointing at subsample
+    # a single frame with neighbour pairs asked for: one line, pointing at subsample
+    # (the default, --pairs auto, takes blind spot for a single image)
     one = tmp_path / "one.tif"
     write_image(one, u16[0])
-    rc = main(["train", str(one), "--steps", "2", "-o", str(tmp_path / "x.safetensors")])
+    rc = main(["train", str(one), "--pairs", "neighbors", "--steps", "2",
+               "-o", str(tmp_path / "x.safetensors")])
     out, err = capsys.readouterr()
     lines = err.strip().splitlines()
     assert rc == 2 and len(lines) == 1 and lines[0].startswith(PREFIX), err
