@@ -48,10 +48,13 @@ QUALITY_CHOICES = [("Fast", "fast"), ("Best (about 8x the time)", "best")]
 QUALITY_TIP = ("Best runs a network on the 8 flips and rotations of the image and averages "
                "them: about 8x the time, about 0.1 dB better. Classical methods run "
                "once either way")
-PRECISION_CHOICES = [("Auto", "auto"), ("Full (fp32)", "fp32"), ("bfloat16", "bf16")]
+PRECISION_CHOICES = [("Auto", "auto"), ("Full (fp32)", "fp32"), ("bfloat16", "bf16"),
+                     ("int8 (ONNX Runtime, CPU)", "int8")]
 PRECISION_TIP = ("Arithmetic of the networks. Auto: bfloat16 on GPUs and on CPUs with AMX or "
                  "AVX512-BF16, for models it costs at most 0.02 dB (3-5x faster there); "
-                 "full precision otherwise")
+                 "full precision otherwise. int8: a quantised copy run by ONNX Runtime on "
+                 "the CPU, faster on most CPUs at a small cost in quality (see the model "
+                 "card)")
 
 
 def _row(name: str, label: str, widgets: list) -> Container:
