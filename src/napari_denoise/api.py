@@ -16,7 +16,7 @@ def denoise(image, model="auto", *, sigma=None, noise="auto", strength=1.0, dest
             axes=None, mode="auto", device="auto", tile=None, progress=None,
             data_range=None, quality="fast", precision="auto",
             colour_space="opponent", tune=False, backend="auto",
-            combine_frames=False) -> np.ndarray:
+            combine_frames=False, auto=None) -> np.ndarray:
     """Denoise ``image`` and return an array of the same shape and dtype (without the
     frame axis with ``combine_frames``).
 
@@ -95,6 +95,11 @@ def denoise(image, model="auto", *, sigma=None, noise="auto", strength=1.0, dest
         (``True``: 0.6, 0.8, 1, 1.25, 1.6; or the list given) is scored by the
         self-supervised error of Noise2Self on a central 256x256 crop (see :func:`tune`),
         and the best is used. Costs about 5 runs per strength on the crop.
+    auto : None or "tuned"
+        With ``model="auto"``: ``"tuned"`` chooses the method too, not only the
+        strength: the automatic network and BM3D, each at the strengths of ``tune``
+        (default 0.6-1.6), ranked by the same self-supervised error (see :func:`tune`);
+        the best pair runs. About 50 runs on the 256x256 crop first.
     combine_frames : bool
         For a stack of independent captures of a still scene (a T axis, else Z): denoise
         every frame, then return their mean, one image without that axis. What each
@@ -114,8 +119,13 @@ def denoise(image, model="auto", *, sigma=None, noise="auto", strength=1.0, dest
                       destripe=destripe, axes=axes, mode=mode, device=device, tile=tile,
                       progress=progress, data_range=data_range, quality=quality,
                       precision=precision, colour_space=colour_space, tune=tune,
-                      backend=backend)
+                      backend=backend, auto=auto)
         return _combine(out, axes)
+    if is_lazy(image) and auto is not None:
+        from .core.errors import DenoiseError
+
+        raise DenoiseError("auto='tuned' scores methods on the image in memory; run "
+                           "napari_denoise.tune on a plane, then denoise with its choice")
     if is_lazy(image):  # a dask array in, a dask array out: nothing computed yet
         return denoise_lazy(image, model, sigma=sigma, axes=axes, mode=mode, device=device,
                             tile=tile, data_range=data_range, noise=noise, strength=strength,
@@ -125,7 +135,7 @@ def denoise(image, model="auto", *, sigma=None, noise="auto", strength=1.0, dest
                                  device=device, tile=tile, data_range=data_range, noise=noise,
                                  strength=strength, destripe=destripe, quality=quality,
                                  precision=precision, colour_space=colour_space, tune=tune,
-                                 backend=backend)
+                                 backend=backend, auto=auto)
     return run_to_end(gen, progress).image
 
 

@@ -58,7 +58,8 @@ def check_image(image):
     return image
 
 
-def denoise_iter(image, model="auto", *, sigma=None, axes=None, tune=False, **kwargs):
+def denoise_iter(image, model="auto", *, sigma=None, axes=None, tune=False, auto=None,
+                 **kwargs):
     """Generator: yields :class:`Progress` per tile, returns a :class:`DenoiseResult`.
 
     See :func:`napari_denoise.denoise` for the parameters. Data stored X before Y
@@ -70,6 +71,18 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, tune=False, **kw
         axes = normalize_axes(guess_axes(shape) if axes is None else axes, image.ndim)
     except AxesError as exc:
         raise DenoiseError(f"{exc} (shape {shape})") from None
+    if auto is not None:  # auto="tuned": method and strength chosen on the image
+        from .tune import check_auto, tuned_choice
+
+        try:
+            check_auto(auto, model)
+            model, kwargs["strength"], note = yield from tuned_choice(image, sigma, axes,
+                                                                      tune, kwargs)
+        except ValueError as exc:
+            raise DenoiseError(str(exc)) from None
+        res = yield from denoise_iter(image, model, sigma=sigma, axes=axes, **kwargs)
+        res.info.notes.append(note)
+        return res
     if tune is not False and tune is not None:
         from .tune import tuned_strength
 

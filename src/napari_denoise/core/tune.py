@@ -104,3 +104,37 @@ def tuned_strength(image, model, sigma, axes, strengths, kwargs):
     tried = ", ".join(f"{s.strength:g}" for s in sorted(tuned.scores, key=lambda s: s.strength))
     return tuned.best.strength, (f"strength {tuned.best.strength:g} chosen on this image by the "
                                  f"self-supervised error (tried {tried})")
+
+
+#: What ``model="auto", auto="tuned"`` ranks: the automatic network and the strongest
+#: classical method, each at the strengths tried.
+TUNED_MODELS = ("auto", "bm3d")
+AUTO_CHOICES = ("tuned",)
+
+
+def check_auto(auto, model) -> None:
+    """``auto`` must be "tuned" (or None), and only with the automatic model."""
+    if auto is None:
+        return
+    if not isinstance(auto, str) or auto.lower() not in AUTO_CHOICES:
+        raise ValueError(f"auto must be 'tuned' or None, not {auto!r}")
+    if not (model is None or (isinstance(model, str) and model.lower() == "auto")):
+        raise ValueError(f"auto='tuned' chooses the method itself: use it with model='auto', "
+                         f"not {model!r} (for one model's strength: tune=True)")
+
+
+def tuned_choice(image, sigma, axes, strengths, kwargs):
+    """Generator for the engine: the best (method, strength) of :data:`TUNED_MODELS` x
+    ``strengths`` (True / False: the defaults) on ``image``, and a note saying so."""
+    strengths = DEFAULT_STRENGTHS if strengths in (True, False, None) else strengths
+    keep = {k: kwargs[k] for k in ("noise", "device", "precision", "colour_space",
+                                   "data_range", "backend") if k in kwargs}
+    tuned = yield from tune_iter(image, list(TUNED_MODELS), strengths, sigma=sigma, axes=axes,
+                                 **keep)
+    best = tuned.best
+    runner_up = next((s for s in tuned.scores if s.model != best.model), None)
+    vs = (f"; best {runner_up.model} {100 * (runner_up.loss / best.loss - 1):+.1f}% error"
+          if runner_up is not None and best.loss > 0 else "")
+    return best.model, best.strength, (
+        f"{best.model} at strength {best.strength:g} chosen on this image by the "
+        f"self-supervised error among {', '.join(TUNED_MODELS)}{vs}")
