@@ -195,7 +195,8 @@ def estimate_words(est) -> str:
                f"per-pixel noise level is used"
     else:
         text = f"Estimated noise: sigma {est.sigma:.4g} (data units), the same everywhere"
-    return text + (f". {est.message}" if est.message else "")
+    msg = est.message
+    return text + (f". {msg[:1].upper()}{msg[1:]}" if msg else "")
 
 
 def _estimate(plan: NoisePlan, image, axes, noise, switch_model):
