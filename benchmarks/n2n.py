@@ -6,6 +6,7 @@ frame -> a 4-frame stack. Same network (the default U-Net), same training-time
 budget for every strategy:
 
 - n2n-neighbors   Noise2Noise on pairs of frames of the stack (distance "any")
+- n2n-others      Noise2Noise against the mean of the other frames (pairs="others")
 - subsample       Neighbor2Neighbor on frame 0 alone
 - blindspot       Noise2Void on frame 0 alone
 - clean-target    supervised: the clean image as target (the upper reference)
@@ -93,6 +94,7 @@ def main(argv=None) -> int:
     p.add_argument("--strategies", nargs="*",
                    default=["n2n-neighbors", "clean-target", "subsample", "blindspot"])
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", default="n2n.json", help="results file under benchmarks/results")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     print(f"machine: {machine()}\n{a.frames}-frame stacks, variance {a.a}*x + {a.b}, "
@@ -131,6 +133,8 @@ def main(argv=None) -> int:
             opts = dict(steps=n_steps, seed=0)
             if strat == "n2n-neighbors":
                 opts.update(pairs="neighbors", distance="any")
+            elif strat == "n2n-others":
+                opts.update(pairs="others")
             elif strat == "clean-target":
                 opts.update(pairs="two", target=np.broadcast_to(clean, stack.shape).copy(),
                             swap_captures=False)
@@ -149,7 +153,7 @@ def main(argv=None) -> int:
         res["curves"] = curves
         report[field] = res
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "n2n.json").write_text(json.dumps(report, indent=1))
+    (RESULTS / a.json).write_text(json.dumps(report, indent=1))
     keys = ["input", "average", "bm3d", "bm3d-gat", "auto"] + a.strategies
     print("\n| field | " + " | ".join(keys) + " |")
     print("|---|" + "---|" * len(keys))
