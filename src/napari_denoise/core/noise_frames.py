@@ -24,6 +24,8 @@ VARIANCE_MATCH = (0.8, 1.25)
 #: Quantile of the blocks' difference energies compared between planes two apart and
 #: neighbours: high, so that a change confined to edges (a small shift) shows.
 APART_QUANTILE = 0.9
+#: Planes are compared on their central part of at most this side (4096 8x8 blocks).
+MAX_SIDE = 512
 #: Fewest usable blocks per compared pair.
 MIN_BLOCKS = 60
 
@@ -60,6 +62,13 @@ def _pair_verdict(z0: np.ndarray, z1: np.ndarray, z2=None, block: int = PG_BLOCK
     return structured, float(ratio), apart
 
 
+def _central(plane):
+    """The central MAX_SIDE x MAX_SIDE part of a 2-D plane (all of a smaller one)."""
+    h, w = np.shape(plane)[-2:]
+    y0, x0 = max(0, (h - MAX_SIDE) // 2), max(0, (w - MAX_SIDE) // 2)
+    return plane[y0:y0 + MAX_SIDE, x0:x0 + MAX_SIDE]
+
+
 def independent_captures(run, max_pairs: int = 3) -> tuple[bool, str]:
     """Whether consecutive planes of ``run`` (a list of 2-D arrays) are independent
     captures of a still scene, judged on up to ``max_pairs`` pairs from its middle;
@@ -67,6 +76,7 @@ def independent_captures(run, max_pairs: int = 3) -> tuple[bool, str]:
     n = len(run)
     if n < 2:
         return False, "a single plane"
+    run = [_central(p) for p in run]
     mid = (n - 1) // 2
     starts = sorted({min(max(mid + k, 0), n - 2) for k in range(-(max_pairs // 2), max_pairs)})
     verdicts = [v for v in (_pair_verdict(run[i], run[i + 1], run[i + 2] if i + 2 < n else None)
