@@ -51,6 +51,8 @@ def test_mean_variance_plot_axes_line_cover_and_edited_title(qtbot):
     plot.set_data(PTS, edited.a, edited.b, estimate=edited, signal_range=(0.0, 1.0))
     assert plot.title.startswith("edited by hand: variance = 0.02 * signal")
     assert "read noise too small to measure" in plot.title  # not a negative variance
+    assert plot.title_shown.startswith("edited by hand, gain 0.02")  # short: a narrow panel
+    assert "read noise too small" in plot.view.toolTip()  # the full words
     before = plot.paints
     plot.grab()
     assert plot.paints > before

@@ -70,7 +70,8 @@ class NoiseMapControls(ScrollPanel):
 
     def _add_model_controls(self) -> None:
         self.plot = MeanVariancePlot()
-        self.plot_box = Container(name="plot_box", label="Mean-variance", labels=False)
+        # no label column: the plot takes the panel's width (its axes say what it shows)
+        self.plot_box = Container(name="plot_box", label=" ", labels=False)
         self.plot_box.margins = (0, 0, 0, 0)
         self.plot_box.native.layout().addWidget(self.plot)
         self.gain = _line("gain", "Gain a", "Variance added per unit of signal (data units), "

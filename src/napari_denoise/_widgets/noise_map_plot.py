@@ -26,6 +26,7 @@ class MeanVariancePlot(QWidget):
         self.signal_range: tuple[float, float] | None = None
         self.title = ""        # the title's first line: the line fitted or edited
         self.cover_text = ""   # its second line: the part of the signal range the bins cover
+        self.title_shown = ""  # what the plot shows: both, shortened
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.scale_box = QComboBox()
@@ -47,6 +48,17 @@ class MeanVariancePlot(QWidget):
         self._dots = item.plot([], [], pen=None, symbol="o", symbolSize=6,
                                symbolBrush=COLOURS[0], symbolPen=None)
         self.redraw()
+
+    def _show_title(self, second: str) -> None:
+        """The title in two short lines (the panel is narrow): fitted or edited by hand,
+        and ``second``; the full words in the plot's tooltip."""
+        first = self.title.split(": ", 1)[0] if ": " in self.title else self.title
+        first = {"fit": "fitted line"}.get(first, first)
+        if self.a is not None and ": " in self.title:
+            first += f", gain {self.a:.4g}"
+        self.title_shown = first + (f"<br>{second}" if second else "")
+        self.view.setTitle(self.title_shown, size="9pt")
+        self.view.setToolTip("\n".join(t for t in (self.title, second) if t))
 
     @property
     def paints(self) -> int:
@@ -88,7 +100,7 @@ class MeanVariancePlot(QWidget):
             self.cover_text = ""
             self.title = "no mean-variance points yet" if self.a is None else \
                 plot_title(self.estimate)
-            self.view.setTitle(self.title, size="9pt")
+            self._show_title("")
             return
         self._dots.setData(*plot_xy(pts[:, 0], pts[:, 1], scale))
         x0, x1 = float(pts[:, 0].min()), float(pts[:, 0].max())
@@ -109,8 +121,7 @@ class MeanVariancePlot(QWidget):
         self._cover.show()
         self.cover_text = "" if cover is None else \
             f"bins cover {100 * cover[2]:.0f}% of the signal range (shaded)"
-        self.view.setTitle(self.title + (f"<br>{self.cover_text}" if cover else ""),
-                           size="9pt")
+        self._show_title(self.cover_text)
         item.enableAutoRange()
 
 
