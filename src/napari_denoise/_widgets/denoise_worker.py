@@ -52,19 +52,23 @@ class Job:
 def drive(gen, cancel: threading.Event, min_interval: float = 0.05):
     """Run the engine's generator in the worker; yield its Progress at most every
     ``min_interval`` s (and at once when cancel was asked, so the worker stops at the
-    next tile); return its DenoiseResult."""
+    next tile); return its DenoiseResult. torch leaves one core to napari meanwhile
+    (:mod:`.gui_threads`)."""
+    from .gui_threads import leave_a_core
+
     last = -math.inf
-    while True:
-        try:
-            p = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        except RuntimeError as exc:
-            raise WorkerRuntimeError(exc) from exc
-        now = time.perf_counter()
-        if cancel.is_set() or now - last >= min_interval or p.done >= p.total:
-            last = now
-            yield p
+    with leave_a_core():
+        while True:
+            try:
+                p = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            except RuntimeError as exc:
+                raise WorkerRuntimeError(exc) from exc
+            now = time.perf_counter()
+            if cancel.is_set() or now - last >= min_interval or p.done >= p.total:
+                last = now
+                yield p
 
 
 def format_seconds(s: float | None) -> str:
