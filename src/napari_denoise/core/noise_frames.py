@@ -44,8 +44,8 @@ def _pair_verdict(z0: np.ndarray, z1: np.ndarray, z2=None, block: int = PG_BLOCK
     ok = ~(badp | badd) & (vp > 0) & (vd > 0)
     if np.count_nonzero(ok) < MIN_BLOCKS:
         return None
-    thr_p, _, corr_p, _ = _calibration(block, False)
-    thr_d, _, corr_d, _ = _calibration(block, True)
+    thr_p, _, corr_p = _calibration(block, False)[:3]
+    thr_d, _, corr_d = _calibration(block, True)[:3]
     smooth_d = gd[ok] < thr_d * 4.0 * vd[ok]
     structured = 1.0 - float(np.mean(smooth_d))
     both = smooth_d & (gp[ok] < thr_p * 4.0 * vp[ok])

@@ -154,7 +154,9 @@ def _calibration(block: int, frames: bool, q: float | None = None) -> tuple[floa
     keep = ratio < ratio_thr
     grad_thr = float(np.quantile(g[keep] / 4.0, PG_KEEP))
     both = keep & (g / 4.0 < grad_thr)
-    return ratio_thr, grad_thr, float(np.quantile(v[keep], q)), float(np.quantile(v[both], q))
+    half = both & (g / 4.0 < np.median(g[both] / 4.0))
+    return (ratio_thr, grad_thr, float(np.quantile(v[keep], q)), float(np.quantile(v[both], q)),
+            float(np.quantile(v[half], q)))
 
 
 def block_stats(planes, *, frames: bool = False, block: int = PG_BLOCK):
@@ -176,6 +178,20 @@ def block_stats(planes, *, frames: bool = False, block: int = PG_BLOCK):
     with np.errstate(divide="ignore", invalid="ignore"):
         smooth = (g < thr * 4.0 * v) & (v > 0)
     return m, v, g, smooth
+
+
+def _texture_check(m, v, g, sel, ab, corr_half) -> tuple[float, float]:
+    """(|a_half - a|, |b_half - b|): the fit again on the smoother half of the blocks.
+    Texture left in the blocks raises their variance; the smoother half carries less of
+    it, so a difference is a bias the bootstrap cannot see."""
+    a, b = ab
+    r = g / (4.0 * np.maximum(max(a, 0.0) * m + b, 1e-12))
+    half = sel & (r < np.median(r[sel]))
+    if np.count_nonzero(half) < PG_MIN_BLOCKS:
+        return 0.0, 0.0
+    a2, b2 = fit_bins(m[half], v[half], corr_half, PG_QUANTILE, model=(max(a, 0.0), b),
+                      iterations=1)[:2]
+    return abs(a2 - a), abs(b2 - b)
 
 
 def fit_poisson_gaussian(planes, *, frames: bool = False, block: int = PG_BLOCK,
@@ -200,7 +216,7 @@ def fit_poisson_gaussian(planes, *, frames: bool = False, block: int = PG_BLOCK,
                          f"({int(np.count_nonzero(smooth))}, need {PG_MIN_BLOCKS}); the image is "
                          "mostly texture or edges")
     lo, hi = (float(x) for x in np.percentile(m, [1, 99]))
-    _, grad_thr, corr_ratio, corr_both = _calibration(block, bool(frames))
+    _, grad_thr, corr_ratio, corr_both, corr_half = _calibration(block, bool(frames))
     a, b, se_a, se_b, pts = fit_bins(m[smooth], v[smooth], corr_ratio, PG_QUANTILE)
     sel = smooth
     for _ in range(4):  # drop textured blocks too, judged against the current fit
@@ -216,6 +232,7 @@ def fit_poisson_gaussian(planes, *, frames: bool = False, block: int = PG_BLOCK,
         if done:
             break
     corr = corr_both if sel is not smooth else corr_ratio
+    texture = _texture_check(m, v, g, sel, (a, b), corr_half) if sel is not smooth else (0.0, 0.0)
     m, v = m[sel], v[sel]
     rel_a = rel_b = float("nan")
     if bootstrap:
@@ -229,6 +246,7 @@ def fit_poisson_gaussian(planes, *, frames: bool = False, block: int = PG_BLOCK,
         sd_a, sd_b = np.std(boot, axis=0, ddof=1)
         sd_a = float(np.hypot(sd_a, PG_SYSTEMATIC_A * abs(a)))
         sd_b = float(np.hypot(sd_b, PG_SYSTEMATIC_B * max(float(np.min(pts[:, 1])), 0.0)))
+        sd_a, sd_b = float(np.hypot(sd_a, texture[0])), float(np.hypot(sd_b, texture[1]))
         rel_a = sd_a / abs(a) if a != 0 else float("inf")
         rel_b = sd_b / abs(b) if b != 0 else float("inf")
     span = pts[-1, 0] - pts[0, 0] if len(pts) else 0.0
