@@ -1,13 +1,18 @@
-"""Make docs/screenshot.png: napari with the Denoise widget after a real run.
+"""Make the panels' screenshots in docs/, each of a 1280x800 napari window (a laptop's
+screen) after a real job:
 
-Run it under a display (or Xvfb):
+- ``screenshot.png``: Denoise, after a run on the plugin's 2D sample (the camera image
+  with Gaussian noise of sigma 25), input and result side by side;
+- ``screenshot_compare.png``: Compare methods on the same image (Automatic, BM3D and
+  non-local means by default), results right of the input, residuals under them,
+  scores and PSNR/SSIM against the clean image in the table;
+- ``screenshot_train.png``: Train Noise2Noise, after a short training on the 3D sample
+  (loss plot, preview).
 
-    xvfb-run -a python docs/screenshot.py [--model NAME] [--out PATH]
+The Noise map panel has its own script (``docs/screenshot_noise_map.py``). Run under
+a display (or Xvfb):
 
-It opens napari, adds the plugin's 2D sample (the camera image with Gaussian noise
-of sigma 25), docks the Denoise widget, denoises the noisy layer with the best
-available method (a pretrained network when its weights are present, else BM3D),
-waits for the worker, shows input and output side by side and saves the window.
+    xvfb-run -a python docs/screenshot.py [--panels denoise,compare,train] [--model NAME]
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PREFERRED = ("ffdnet_gray", "dncnn_blind", "bm3d", "nlm", "wavelet", "tv")
+PREFERRED = ("drunet_gray", "ffdnet_gray", "dncnn_blind", "bm3d", "nlm", "wavelet", "tv")
+WINDOW = (1280, 800)
 
 
 def _ensure_plugin() -> None:
@@ -35,64 +41,125 @@ def _ensure_plugin() -> None:
             Path(napari_denoise.__file__).parent / "napari.yaml"))
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", help="method or model name (default: the best available)")
-    ap.add_argument("--out", default=str(HERE / "screenshot.png"))
-    ap.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the run")
-    args = ap.parse_args(argv)
-
-    import napari
+def wait(busy, timeout: float) -> None:
+    """Serve the event loop while ``busy()``, then a little more (the window settles)."""
     from qtpy.QtWidgets import QApplication
 
+    app = QApplication.instance()
+    t0 = time.perf_counter()
+    while busy():
+        app.processEvents()
+        time.sleep(0.02)
+        if time.perf_counter() - t0 > timeout:
+            raise TimeoutError("timed out")
+    for _ in range(25):
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def new_viewer(title: str):
+    import napari
+
     _ensure_plugin()
-    viewer = napari.Viewer(title="napari-denoise", show=True)
-    viewer.window.resize(1500, 860)
+    viewer = napari.Viewer(title=title, show=True)
+    viewer.window.resize(*WINDOW)
+    return viewer
+
+
+def save(viewer, out: Path) -> None:
+    wait(lambda: False, 5)
+    viewer.screenshot(str(out), canvas_only=False)
+    print(f"saved {out}")
+    viewer.close()
+
+
+def shot_denoise(args) -> int:
+    viewer = new_viewer("napari-denoise")
     viewer.open_sample("napari-denoise", "noisy_2d")
     _, widget = viewer.window.add_plugin_dock_widget("napari-denoise", "Denoise")
     noisy = next(layer for layer in viewer.layers if "noisy" in layer.name)
     widget.image_layer.value = noisy
-
     names = {e["name"]: key for key, e in widget._models.items()}
     wanted = [args.model] if args.model else [n for n in PREFERRED if n in names]
     if not wanted or wanted[0] not in names:
         print(f"no such method: {args.model!r}; available: {sorted(names)}", file=sys.stderr)
         return 2
     widget.method.value = names[wanted[0]]
-
-    app = QApplication.instance()
     t0 = time.perf_counter()
-    worker = widget.run()
-    if worker is None:
+    if widget.run() is None:
         print("the run did not start (see the notification)", file=sys.stderr)
         return 1
-    while widget.is_running:
-        app.processEvents()
-        time.sleep(0.02)
-        if time.perf_counter() - t0 > args.timeout:
-            widget.cancel()
-            print("timed out", file=sys.stderr)
-            return 1
+    wait(lambda: widget.is_running, args.timeout)
     out_name = f"{noisy.name}_denoised"
     if out_name not in viewer.layers:
         print(f"no output layer: {widget.status.value}", file=sys.stderr)
         return 1
     print(f"{widget.status.value} ({time.perf_counter() - t0:.1f} s)")
-
-    # noisy and denoised side by side
-    for layer in viewer.layers:
+    for layer in viewer.layers:  # noisy and denoised side by side
         layer.visible = layer.name in (noisy.name, out_name)
-    grid = viewer.canvas.grid if hasattr(viewer, "canvas") else viewer.grid
-    grid.enabled = True
-    grid.shape = (1, 2)
+    viewer.grid.enabled = True
+    viewer.grid.shape = (1, 2)
     viewer.layers.selection.active = viewer.layers[out_name]
     viewer.reset_view()
-    for _ in range(20):
-        app.processEvents()
-        time.sleep(0.02)
-    viewer.screenshot(args.out, canvas_only=False)
-    print(f"saved {args.out}")
-    viewer.close()
+    save(viewer, HERE / "screenshot.png")
+    return 0
+
+
+def shot_compare(args) -> int:
+    viewer = new_viewer("napari-denoise: compare methods")
+    viewer.open_sample("napari-denoise", "noisy_2d")
+    _, w = viewer.window.add_plugin_dock_widget("napari-denoise", "Compare methods")
+    noisy = next(layer for layer in viewer.layers if "noisy" in layer.name)
+    clean = next(layer for layer in viewer.layers if "clean" in layer.name)
+    w.image_layer.value = noisy
+    w.reference.value = clean
+    worker = w.run()
+    if worker is None:
+        print(f"the comparison did not start: {w.status.value}", file=sys.stderr)
+        return 1
+    wait(lambda: w.worker is not None, args.timeout)
+    print(w.status.value)
+    for row in w.table.to_dict("split")["data"]:
+        print("  " + " | ".join(row))
+    save(viewer, HERE / "screenshot_compare.png")
+    return 0
+
+
+def shot_train(args) -> int:
+    viewer = new_viewer("napari-denoise: train")
+    viewer.open_sample("napari-denoise", "noisy_3d")
+    _, w = viewer.window.add_plugin_dock_widget("napari-denoise", "Train Noise2Noise")
+    noisy = next(layer for layer in viewer.layers if "noisy" in layer.name)
+    clean = next(layer for layer in viewer.layers if "clean" in layer.name)
+    w.data_layer.value = noisy
+    w.reference_layer.value = clean
+    w.size.value = "tiny"
+    w.minutes.value, w.steps.value = 0, args.train_steps
+    if w.train() is None:
+        print(f"the training did not start: {w.status.value}", file=sys.stderr)
+        return 1
+    wait(lambda: w.is_running, args.timeout)
+    print(w.status.value)
+    from qtpy.QtCore import QPoint
+
+    bar = w.native.verticalScrollBar()  # scrolled down to the loss plot
+    bar.setValue(w.plot.mapTo(w.native.widget(), QPoint(0, 0)).y() - 120)
+    save(viewer, HERE / "screenshot_train.png")
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--panels", default="denoise,compare,train")
+    ap.add_argument("--model", help="Denoise method (default: the best available)")
+    ap.add_argument("--train-steps", type=int, default=300)
+    ap.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for a job")
+    args = ap.parse_args(argv)
+    shots = {"denoise": shot_denoise, "compare": shot_compare, "train": shot_train}
+    for name in [p.strip() for p in args.panels.split(",") if p.strip()]:
+        rc = shots[name](args)
+        if rc:
+            return rc
     return 0
 
 
