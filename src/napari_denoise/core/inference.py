@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .colour import OpponentDenoiser, check_colour_space, opponent, wants_opponent
-from .axes import AxesError, guess_axes, normalize_axes, to_canonical, yx_ordered
+from .axes import AxesError, resolve_axes, to_canonical, yx_ordered
 from .errors import DenoiseError
 from .info import DenoiseInfo
 from .layout import MIN_SIDE, plan_layout  # noqa: F401 - MIN_SIDE is public
@@ -58,6 +58,15 @@ def check_image(image):
     return image
 
 
+def image_axes(image, axes: str | None) -> str:
+    """The axes of ``image``: checked when given, guessed from its shape otherwise; a
+    DenoiseError naming the shape when they do not fit."""
+    try:
+        return resolve_axes(tuple(image.shape), axes)
+    except AxesError as exc:
+        raise DenoiseError(f"{exc} (shape {tuple(image.shape)})") from None
+
+
 def denoise_iter(image, model="auto", *, sigma=None, axes=None, tune=False, auto=None,
                  **kwargs):
     """Generator: yields :class:`Progress` per tile, returns a :class:`DenoiseResult`.
@@ -67,28 +76,18 @@ def denoise_iter(image, model="auto", *, sigma=None, axes=None, tune=False, auto
     """
     image = check_image(image)
     shape = tuple(image.shape)
-    try:
-        axes = normalize_axes(guess_axes(shape) if axes is None else axes, image.ndim)
-    except AxesError as exc:
-        raise DenoiseError(f"{exc} (shape {shape})") from None
-    if auto is not None:  # auto="tuned": method and strength chosen on the image
-        from .tune import check_auto, tuned_choice
+    axes = image_axes(image, axes)
+    if auto is not None or (tune is not False and tune is not None):
+        from .tune import check_auto, tuned_choice, tuned_strength
 
         try:
-            check_auto(auto, model)
-            model, kwargs["strength"], note = yield from tuned_choice(image, sigma, axes,
-                                                                      tune, kwargs)
-        except ValueError as exc:
-            raise DenoiseError(str(exc)) from None
-        res = yield from denoise_iter(image, model, sigma=sigma, axes=axes, **kwargs)
-        res.info.notes.append(note)
-        return res
-    if tune is not False and tune is not None:
-        from .tune import tuned_strength
-
-        try:
-            kwargs["strength"], note = yield from tuned_strength(image, model, sigma, axes,
-                                                                 tune, kwargs)
+            if auto is not None:  # auto="tuned": method and strength chosen on the image
+                check_auto(auto, model)
+                model, kwargs["strength"], note = yield from tuned_choice(
+                    image, sigma, axes, tune, kwargs)
+            else:  # the strength chosen on the image
+                kwargs["strength"], note = yield from tuned_strength(
+                    image, model, sigma, axes, tune, kwargs)
         except ValueError as exc:
             raise DenoiseError(str(exc)) from None
         res = yield from denoise_iter(image, model, sigma=sigma, axes=axes, **kwargs)

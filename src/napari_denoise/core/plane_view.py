@@ -18,7 +18,6 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .axes import guess_axes, normalize_axes
 from .errors import DenoiseError
 
 PLANE_AXES = "YXC"
@@ -29,15 +28,12 @@ class DenoisedPlanes:
 
     def __init__(self, image, model="auto", *, axes=None, sigma=None, noise="auto",
                  data_range=None, cache_planes: int = 16, **kwargs):
-        from .inference import _resolve, check_image
+        from .inference import _resolve, check_image, image_axes
         from .lazy import _Opaque, fixed_settings
 
         image = check_image(image)
         shape = tuple(image.shape)
-        try:
-            axes = normalize_axes(guess_axes(shape) if axes is None else axes, image.ndim)
-        except ValueError as exc:
-            raise DenoiseError(f"{exc} (shape {shape})") from None
+        axes = image_axes(image, axes)
         if "X" in axes and axes.index("X") < axes.index("Y"):
             raise DenoiseError(f"plane-by-plane views need Y before X in the axes, not {axes}")
         if kwargs.get("mode") == "3d":
