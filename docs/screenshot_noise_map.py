@@ -2,10 +2,11 @@
 
     xvfb-run -a python docs/screenshot_noise_map.py [--image PATH] [--out PATH]
 
-Opens a W2S widefield capture (default: ../shared/data, field 077 channel 1; a
+Opens a 1280x800 napari window with a W2S widefield capture (default: ../shared/data, field 077 channel 1; a
 synthetic Poisson-Gaussian camera image when the file is not there), estimates its
 Poisson-Gaussian noise in the Noise map widget (mean-variance plot, sigma-map layer),
-hands the map to the Denoise widget ("Use in Denoise"), runs it and saves the window.
+hands the map to the Denoise widget ("Use in Denoise"), runs it and saves the window with
+the Noise map panel in front.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def main(argv=None) -> int:
     from qtpy.QtWidgets import QApplication
 
     sys.path.insert(0, str(HERE))
-    from screenshot import _ensure_plugin
+    from screenshot import WINDOW, _ensure_plugin
 
     if Path(args.image).exists():
         import tifffile
@@ -57,7 +58,7 @@ def main(argv=None) -> int:
         name = "camera_poisson"
     _ensure_plugin()
     viewer = napari.Viewer(title="napari-denoise: noise map", show=True)
-    viewer.window.resize(1600, 900)
+    viewer.window.resize(*WINDOW)  # a laptop's screen
     layer = viewer.add_image(data, name=name)
     _, nm = viewer.window.add_plugin_dock_widget("napari-denoise", "Noise map")
     nm.image_layer.value = layer
@@ -74,6 +75,9 @@ def main(argv=None) -> int:
         return 1
     _wait(app, lambda: dw.is_running, args.timeout)
     viewer.grid.enabled = True
+    from napari_denoise._widgets.denoise_dock import raise_dock
+
+    raise_dock(nm)  # the Noise map panel (Use in Denoise brought Denoise to the front)
     _wait(app, lambda: False, 5)
     viewer.screenshot(args.out, canvas_only=False)
     print(f"{nm.status.value}\n{dw.status.value}\nwrote {args.out}")

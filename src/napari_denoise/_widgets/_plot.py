@@ -35,6 +35,7 @@ class PlotWidget(pg.PlotWidget):
         item.setLabel("bottom", bottom)
         item.setLabel("left", left)
         item.showGrid(x=True, y=True, alpha=0.15)
+        item.layout.setContentsMargins(2, 2, 14, 2)  # room for the last tick label
         item.setMenuEnabled(True)
         self.setMinimumHeight(190)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)

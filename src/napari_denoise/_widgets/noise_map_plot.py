@@ -56,7 +56,7 @@ class MeanVariancePlot(QWidget):
         first = {"fit": "fitted line"}.get(first, first)
         if self.a is not None and ": " in self.title:
             first += f", gain {self.a:.4g}"
-        self.title_shown = first + (f"<br>{second}" if second else "")
+        self.title_shown = first + (f"<br>{second} (shaded)" if second else "")
         self.view.setTitle(self.title_shown, size="9pt")
         self.view.setToolTip("\n".join(t for t in (self.title, second) if t))
 
@@ -120,7 +120,7 @@ class MeanVariancePlot(QWidget):
         self._cover.setRegion((lo, hi))
         self._cover.show()
         self.cover_text = "" if cover is None else \
-            f"bins cover {100 * cover[2]:.0f}% of the signal range (shaded)"
+            f"bins cover {100 * cover[2]:.0f}% of the signal range"
         self._show_title(self.cover_text)
         item.enableAutoRange()
 
