@@ -330,7 +330,7 @@ def test_package_keeps_every_public_name():
     for name in ("main", "build_parser", "to_flags", "SUBCOMMANDS", "ProgressLine", "TrainLine",
                  "has_display", "CLIError", "UsageError", "PROG", "DEMO_DIR", "summary_line"):
         assert hasattr(cli, name), name
-    assert [n for n, _ in cli.SUBCOMMANDS] == ["denoise", "train", "models", "demo"]
+    assert [n for n, _ in cli.SUBCOMMANDS] == ["denoise", "train", "models", "demo", "export"]
     assert cli.PROG == "napari-denoise" and cli.DEMO_DIR == "napari-denoise-demo"
     assert issubclass(cli.UsageError, cli.CLIError)
 
