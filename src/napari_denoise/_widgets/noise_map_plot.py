@@ -56,7 +56,10 @@ class MeanVariancePlot(QWidget):
         first = {"fit": "fitted line"}.get(first, first)
         if self.a is not None and ": " in self.title:
             first += f", gain {self.a:.4g}"
-        self.title_shown = first + (f"<br>{second} (shaded)" if second else "")
+        # short lines: a title wider than the plot would push the plot out of view
+        short = second.replace("bins cover ", "bins: ").replace(" of the signal range",
+                                                                " of the range, shaded")
+        self.title_shown = first + (f"<br>{short}" if second else "")
         self.view.setTitle(self.title_shown, size="9pt")
         self.view.setToolTip("\n".join(t for t in (self.title, second) if t))
 
