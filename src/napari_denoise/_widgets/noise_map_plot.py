@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from qtpy.QtWidgets import QComboBox, QVBoxLayout, QWidget
 
 from ._plot import COLOURS, PlotWidget
-from .noise_map_rules import PLOT_SCALES, bins_cover, fit_line, plot_title, plot_xy
+from .noise_map_rules import PLOT_SCALES, bins_cover, fit_band, fit_line, plot_title, plot_xy
 
 
 class MeanVariancePlot(QWidget):
@@ -27,6 +27,7 @@ class MeanVariancePlot(QWidget):
         self.title = ""        # the title's first line: the line fitted or edited
         self.cover_text = ""   # its second line: the part of the signal range the bins cover
         self.title_shown = ""  # what the plot shows: both, shortened
+        self.band = None       # (x, lower, upper) of the fit's confidence band, if any
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.scale_box = QComboBox()
@@ -44,6 +45,13 @@ class MeanVariancePlot(QWidget):
                                           pen=pg.mkPen(None))
         self._cover.setZValue(-10)
         item.addItem(self._cover)
+        # the fit give or take one standard deviation of a and b (its bootstrap)
+        self._band_lo = pg.PlotDataItem([], [], pen=pg.mkPen(None))
+        self._band_hi = pg.PlotDataItem([], [], pen=pg.mkPen(None))
+        self._band = pg.FillBetweenItem(self._band_lo, self._band_hi,
+                                        brush=pg.mkBrush(*COLOURS[1], 60))
+        for it in (self._band_lo, self._band_hi, self._band):
+            item.addItem(it)
         self._line = item.plot([], [], pen=pg.mkPen(COLOURS[1], width=2))
         self._dots = item.plot([], [], pen=None, symbol="o", symbolSize=6,
                                symbolBrush=COLOURS[0], symbolPen=None)
@@ -99,6 +107,9 @@ class MeanVariancePlot(QWidget):
         if pts is None or not len(pts):
             self._dots.setData([], [])
             self._line.setData([], [])
+            self._band_lo.setData([], [])
+            self._band_hi.setData([], [])
+            self.band = None
             self._cover.hide()
             self.cover_text = ""
             self.title = "no mean-variance points yet" if self.a is None else \
@@ -113,10 +124,18 @@ class MeanVariancePlot(QWidget):
             self._line.setData(*fit_line(self.a, self.b, x0, x1, scale))
         else:
             self._line.setData([], [])
+        band = fit_band(self.estimate, x0, x1, scale)
+        self.band = band
+        xs, lo, hi = band if band is not None else ([], [], [])
+        self._band_lo.setData(xs, lo)
+        self._band_hi.setData(xs, hi)
         self.title = plot_title(self.estimate) if self.estimate is not None else (
             f"fit: variance = {self.a:.4g} * signal + {self.b:.4g}"
             if self.a is not None and self.b is not None else "")
         cover = bins_cover(pts, self.signal_range)
+        measured = (getattr(self.estimate, "confidence", None) or {}).get("coverage")
+        if measured is not None and np.isfinite(measured):  # the fit's own, as its text says
+            cover = (float(pts[:, 0].min()), float(pts[:, 0].max()), float(measured))
         lo, hi = float(pts[:, 0].min()), float(pts[:, 0].max())
         if scale == "log":
             lo, hi = (np.log10(v) if v > 0 else np.log10(max(hi, 1e-12)) - 3 for v in (lo, hi))

@@ -282,6 +282,29 @@ def plot_xy(x, y, scale: str):
     return x, y
 
 
+def fit_band(est: NoiseEstimate | None, x0: float, x1: float, scale: str, n: int = 64):
+    """(x, lower, upper): the fitted line give or take one standard deviation of a and b
+    (the fit's bootstrap ``confidence``), as the plot shows it; None without one (or
+    for a line edited by hand)."""
+    conf = getattr(est, "confidence", None) or {}
+    ra, rb = conf.get("rel_a"), conf.get("rel_b")
+    if est is None or ra is None or not np.isfinite(ra) or est.source == "edited":
+        return None
+    da = abs(est.a) * float(ra)
+    db = abs(est.b) * (min(float(rb), 1.0) if rb is not None and np.isfinite(rb) else 1.0)
+    if scale == "log" and x0 <= 0:
+        x0 = x1 * 1e-3 if x1 > 0 else 1e-6
+    xs = np.geomspace(x0, x1, n) if scale == "log" and x1 > x0 > 0 else np.linspace(x0, x1, n)
+    lo, hi = (est.a - da) * xs + (est.b - db), (est.a + da) * xs + (est.b + db)
+    if scale == "sqrt":
+        lo, hi = np.sqrt(np.clip(lo, 0, None)), np.sqrt(np.clip(hi, 0, None))
+    if scale == "log":  # positive values only; the lower edge floored below the upper
+        keep = hi > 0
+        xs, lo, hi = xs[keep], lo[keep], hi[keep]
+        lo = np.maximum(lo, hi * 1e-3)
+    return xs, lo, hi
+
+
 def fit_line(a: float, b: float, x0: float, x1: float, scale: str, n: int = 64):
     """The fitted ``variance = a * x + b`` over [x0, x1] as the plot shows it."""
     if scale == "log" and x0 <= 0:
@@ -294,7 +317,7 @@ __all__ = [
     "FALLBACK_MEMORY", "GAUSSIAN_MAP_BYTES", "LAYER_MAP_BYTES", "MEMORY_FRACTION",
     "MODEL_MAP_BYTES", "NOISE_MODELS", "SAMPLE_ABOVE", "SOURCE_LAYER", "SOURCE_MODEL",
     "available_memory", "check_layer", "check_map_source", "check_mappable",
-    "PLOT_SCALES", "bins_cover", "model_words", "edited_estimate", "fit_line", "fit_noise", "plot_title",
+    "PLOT_SCALES", "bins_cover", "fit_band", "model_words", "edited_estimate", "fit_line", "fit_noise", "plot_title",
     "plot_xy", "format_bytes", "format_value", "layer_map",
     "map_budget", "map_bytes", "map_meta", "map_summary", "map_too_big",
     "model_map", "read_axes", "require_estimate", "should_sample",
