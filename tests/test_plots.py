@@ -48,13 +48,14 @@ def test_mean_variance_plot_axes_line_cover_and_edited_title(qtbot):
     assert plot.view.getPlotItem().getAxis("bottom").logMode
     assert plot.view.tick_labels("bottom")
     # the fit's bootstrap confidence: a band around the line; its coverage is the one shown
-    est.confidence = {"rel_a": 0.1, "rel_b": 0.5, "coverage": 0.8}
+    est.confidence = {"rel_a": 0.1, "rel_b": 0.5, "coverage": 0.8, "signal_range": (0.1, 0.6)}
     plot.set_scale("linear")
     plot.set_data(PTS, est.a, est.b, estimate=est, signal_range=(0.0, 1.0))
     xs, lo, hi = plot.band
     mid = 0.01 * xs + 0.001
     assert np.all(lo < mid + 1e-12) and np.all(hi > mid - 1e-12) and hi[-1] - lo[-1] > 0.001
     assert plot.cover_text.startswith("bins cover 80%")
+    assert plot.signal_range == (0.1, 0.6)  # the fit's own signal range, not the layer's
     edited = NoiseEstimate.poisson_gaussian(0.02, -0.001, points=PTS, source="edited")
     plot.set_data(PTS, edited.a, edited.b, estimate=edited, signal_range=(0.0, 1.0))
     assert plot.title.startswith("edited by hand: variance = 0.02 * signal")

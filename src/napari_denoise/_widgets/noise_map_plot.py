@@ -104,6 +104,10 @@ class MeanVariancePlot(QWidget):
         item.setLogMode(x=scale == "log", y=scale == "log")
         item.setLabel("left", "noise std" if scale == "sqrt" else "variance")
         pts = self.points
+        conf = getattr(self.estimate, "confidence", None) or {}
+        srange = conf.get("signal_range")  # the fit's own (block means): else the layer's
+        if srange is not None and all(np.isfinite(v) for v in srange) and srange[1] > srange[0]:
+            self.signal_range = (float(srange[0]), float(srange[1]))
         if pts is None or not len(pts):
             self._dots.setData([], [])
             self._line.setData([], [])

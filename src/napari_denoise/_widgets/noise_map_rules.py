@@ -175,8 +175,11 @@ def edited_estimate(old: NoiseEstimate | None, text_a: str,
     if old is not None and format_value(old.a) == format_value(a) and \
             format_value(old.b) == format_value(b):
         return None
+    # the data's signal range and the bins' share of it still hold; the fit's errors do not
+    kept = {k: v for k, v in (old.confidence if old is not None else {}).items()
+            if k in ("coverage", "signal_range")}
     return NoiseEstimate.poisson_gaussian(a, b, points=None if old is None else old.points,
-                                          source="edited")
+                                          source="edited", confidence=kept)
 
 
 # -- work done in threads ---------------------------------------------------------------------

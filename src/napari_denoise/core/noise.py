@@ -54,7 +54,8 @@ class NoiseEstimate:
     standard deviations of a and b relative to their size (a bootstrap over the blocks
     plus a systematic term; ``rel_b`` >= 1: b is not measurable from these data); ``coverage``, the
     fraction of the data's signal range (1st-99th percentile of local means) that the
-    fit's bins span; ``n_blocks``; ``frames``, why frame differences were or were not
+    fit's bins span, and ``signal_range`` that range (lo, hi); ``n_blocks``; ``frames``,
+    why frame differences were or were not
     used.
     """
 
@@ -314,6 +315,8 @@ def _pg_result(fits: list, source: str, model: str, gauss: NoiseEstimate) -> Noi
     conf = {"rel_a": float(np.median([f.rel_a for f in fits])),
             "rel_b": float(np.median([f.rel_b for f in fits])),
             "coverage": float(np.median([f.coverage for f in fits])),
+            "signal_range": tuple(float(np.median([f.signal_range[k] for f in fits]))
+                                  for k in (0, 1)),
             "n_blocks": int(sum(f.n_blocks for f in fits))}
     return NoiseEstimate.poisson_gaussian(a, b, per_plane=gauss.per_plane, points=pts,
                                           source=source, confidence=conf)
