@@ -24,6 +24,17 @@ class UsageError(CLIError):
     """Bad command line (reported by argparse)."""
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help text wrapped at spaces only: "single-channel" or "--noise-map" is never
+    split at its hyphen across two lines."""
+
+    def _split_lines(self, text, width):
+        import textwrap
+
+        return textwrap.wrap(self._whitespace_matcher.sub(" ", text).strip(), width,
+                             break_on_hyphens=False)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, but errors raise (one line, no usage dump) instead of exiting."""
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from ._common import (PROG, CLIError, alias_text, auto_text, axes_arg, axes_override,
-                      denoise_with_hint, fmt_seconds, range_arg, sigma_arg, strengths_arg,
-                      tile_arg)
+from ._common import (PROG, CLIError, HelpFormatter, alias_text, auto_text, axes_arg,
+                      axes_override, denoise_with_hint, fmt_seconds, range_arg, sigma_arg,
+                      strengths_arg, tile_arg)
 
 
 def add_denoise(sub) -> None:
@@ -25,7 +24,7 @@ def add_denoise(sub) -> None:
                f"  {PROG} denoise photo.png -o out.png --model bm3d --sigma 20\n"
                f"  {PROG} denoise big.ome.zarr -o big_denoised.ome.zarr\n"
                f"  {PROG} denoise 'plate/*.tif' -o denoised/",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("input", metavar="IN",
                    help="image file or zarr store to denoise; or a folder or a quoted glob "
                         "pattern ('plate/*.tif') for many files, with OUT a folder")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import time
 from pathlib import Path
 
-from ._common import (PROG, CLIError, axes_arg, axes_override, distance_arg, err,
-                      fmt_seconds, positive_float, positive_int)
+from ._common import (PROG, CLIError, HelpFormatter, axes_arg, axes_override, distance_arg,
+                      err, fmt_seconds, positive_float, positive_int)
 
 
 def add_train(sub) -> None:
@@ -29,7 +28,7 @@ def add_train(sub) -> None:
                f"  {PROG} train a.tif --target b.tif --steps 3000 --name scope1\n"
                f"  {PROG} train photo.png --pairs subsample --minutes 5 -o photo.safetensors\n"
                f"  {PROG} train still_frames.tif --pairs others --minutes 5",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=HelpFormatter)
     _add_data_options(p)
     _add_network_options(p)
     _add_schedule_options(p)
