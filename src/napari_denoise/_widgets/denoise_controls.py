@@ -83,7 +83,7 @@ class DenoiseControls(ScrollPanel):
             self.image_layer, self.method, self.method_info, self.card_button,
             self.noise_mode, self.sigma_info, self.sigma_row, self.noise_map, self.strength,
             self.tune_strength, self.more.button, *self.more.widgets,
-            self.buttons, self.progress_bar, self.status, self.result_buttons,
+            self.buttons, self.lazy_buttons, self.progress_bar, self.status, self.result_buttons,
             self.compare_input, self.copy_buttons,
         ])
         for lab in (self.method_info, self.sigma_info, self.device_info, self.status):
@@ -165,7 +165,8 @@ class DenoiseControls(ScrollPanel):
             tooltip="Add a layer that denoises each plane when it is shown: for long stacks "
                     "and data larger than memory (lazy and multiscale layers stay lazy)")
         self.buttons = _row("buttons", " ", [self.preview_button, self.run_button,
-                                             self.on_the_fly_button, self.cancel_button])
+                                             self.cancel_button])
+        self.lazy_buttons = _row("lazy_buttons", "Long stacks", [self.on_the_fly_button])
         self.progress_bar = ProgressBar(name="progress_bar", label="Progress", min=0, max=1000,
                                         value=0)
         self.status = Label(name="status", label=" ")

@@ -44,6 +44,7 @@ class DenoiseInputs(DenoiseControls):
             name="import_button", text="Import model...",
             tooltip="Add a BioImage Model Zoo package (.zip, or its rdf.yaml) to your models")
         self.insert(self.index(self.card_button) + 1, self.import_button)
+        self.fit()  # magicgui widened the scroll area to the unfitted rows on insert
         self.import_button.changed.connect(self.import_model)
         self.image_layer.changed.connect(self._on_layer_changed)
         self.method.changed.connect(self._on_method_changed)
