@@ -13,23 +13,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DEFAULT = HERE.parents[1] / "shared" / "data" / "microscopy" / "W2S" / "noisy" / "input_avg1_077_1.tif"
-
-
-def _wait(app, busy, timeout):
-    t0 = time.perf_counter()
-    while busy():
-        app.processEvents()
-        time.sleep(0.02)
-        if time.perf_counter() - t0 > timeout:
-            raise TimeoutError("timed out")
-    for _ in range(20):
-        app.processEvents()
-        time.sleep(0.02)
 
 
 def main(argv=None) -> int:
@@ -41,10 +28,9 @@ def main(argv=None) -> int:
 
     import napari
     import numpy as np
-    from qtpy.QtWidgets import QApplication
 
     sys.path.insert(0, str(HERE))
-    from screenshot import WINDOW, _ensure_plugin
+    from screenshot import WINDOW, _ensure_plugin, wait
 
     if Path(args.image).exists():
         import tifffile
@@ -62,9 +48,8 @@ def main(argv=None) -> int:
     layer = viewer.add_image(data, name=name)
     _, nm = viewer.window.add_plugin_dock_widget("napari-denoise", "Noise map")
     nm.image_layer.value = layer
-    app = QApplication.instance()
     nm.run_estimate()
-    _wait(app, lambda: nm.estimate_worker is not None or nm.map_layer is None, args.timeout)
+    wait(lambda: nm.estimate_worker is not None or nm.map_layer is None, args.timeout)
     dw = nm.use_in_denoise()
     names = {e["name"]: key for key, e in dw._models.items()}
     if "ffdnet_microscopy" in names:
@@ -73,12 +58,12 @@ def main(argv=None) -> int:
     if worker is None:
         print("the Denoise run did not start", file=sys.stderr)
         return 1
-    _wait(app, lambda: dw.is_running, args.timeout)
+    wait(lambda: dw.is_running, args.timeout)
     viewer.grid.enabled = True
     from napari_denoise._widgets.denoise_dock import raise_dock
 
     raise_dock(nm)  # the Noise map panel (Use in Denoise brought Denoise to the front)
-    _wait(app, lambda: False, 5)
+    wait(lambda: False, 5)
     viewer.screenshot(args.out, canvas_only=False)
     print(f"{nm.status.value}\n{dw.status.value}\nwrote {args.out}")
     return 0
