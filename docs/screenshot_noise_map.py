@@ -52,8 +52,8 @@ def main(argv=None) -> int:
     wait(lambda: nm.estimate_worker is not None or nm.map_layer is None, args.timeout)
     dw = nm.use_in_denoise()
     names = {e["name"]: key for key, e in dw._models.items()}
-    if "ffdnet_microscopy" in names:
-        dw.method.value = names["ffdnet_microscopy"]
+    if "drunet_microscopy" in names:  # the microscopy network (ffdnet_microscopy retired)
+        dw.method.value = names["drunet_microscopy"]
     worker = dw.run()
     if worker is None:
         print("the Denoise run did not start", file=sys.stderr)
