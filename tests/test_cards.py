@@ -65,3 +65,13 @@ def test_registry_keeps_builtins_when_something_registers_first(monkeypatch):
     names = registry.arch_names()
     assert {"mine", "dncnn", "ffdnet", "unet", "drunet"} <= set(names)
     assert registry.create_arch("mine") == "mine"
+
+
+def test_list_models_says_which_networks_need_a_noise_level():
+    """The Denoise panel calls a network 'blind' from this: it must match the network."""
+    import napari_denoise as nd
+    from napari_denoise.core.models import resolve_denoiser
+
+    for m in nd.list_models():
+        if m["kind"] == "pretrained":
+            assert m["needs_sigma"] == resolve_denoiser(m["name"], "cpu").takes_map, m["name"]

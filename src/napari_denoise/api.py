@@ -213,7 +213,7 @@ def list_models() -> list[dict]:
     """
     from .core.classical import CLASSICAL
     from .core.models import user_model_paths
-    from .core.registry import pretrained_entries
+    from .core.registry import arch_takes_map, pretrained_entries
     from .core.errors import DenoiseError
     from .core.weights import WeightsError, read_card, validate_card
 
@@ -221,7 +221,7 @@ def list_models() -> list[dict]:
     def net_entry(name, kind, card, path):
         return {"name": name, "kind": kind, "description": card.get("description", ""),
                 "card": card, "path": str(path), "dims": [int(card.get("dims", 2))],
-                "needs_sigma": card.get("arch") == "ffdnet"}
+                "needs_sigma": arch_takes_map(card.get("arch"))}
 
     for name, e in sorted(pretrained_entries().items()):
         out.append(net_entry(name, "pretrained", e.card, e.path))

@@ -72,6 +72,14 @@ def arch_names() -> list[str]:
     return sorted(_ARCHS)
 
 
+def arch_takes_map(name: str | None) -> bool:
+    """Whether a registered architecture takes a noise-level map (its class says so,
+    ``takes_noise_map``); False for an unknown name or a factory function."""
+    _register_builtin()
+    factory = _ARCHS.get(str(name or "").lower())
+    return bool(getattr(factory, "takes_noise_map", False))
+
+
 def create_arch(name: str, **kwargs):
     """Instantiate a registered architecture with its keyword arguments."""
     _register_builtin()
