@@ -100,13 +100,14 @@ def test_a_layer_too_big_for_memory_runs_into_a_store(make_napari_viewer, plugin
 
     # cancelled at the first progress report: no layer, no store
     viewer.layers.remove("big_denoised")
-    orig = widget._on_progress
+    orig = DenoiseWidget._on_progress
 
-    def cancel_at_once(p):
-        orig(p)
-        widget.cancel()
+    def cancel_at_once(self, p):
+        orig(self, p)
+        self.cancel()
 
-    monkeypatch.setattr(widget, "_on_progress", cancel_at_once)
+    # on the class: magicgui takes deleting an attribute of the panel for removing a control
+    monkeypatch.setattr(DenoiseWidget, "_on_progress", cancel_at_once)
     worker = widget.run()
     with qtbot.waitSignal(worker.finished, timeout=60_000):
         pass
