@@ -82,16 +82,13 @@ def run_on_cluster(client, source, out, group, data, axes: str, done: set, model
     from distributed import as_completed
 
     from ..io.zarr_store import mark_done
-    from .lazy import _Opaque, fixed_settings
+    from .lazy import fix_settings
 
     if not isinstance(source, (str, Path)):
         raise DenoiseError("a run on a cluster reads its input by path: give a zarr store or "
                            "an image file the workers can open, not an array")
     t0 = time.perf_counter()
-    kw = {k: v for k, v in kwargs.items() if k not in ("sigma", "data_range", "noise")}
-    kw["noise"] = kwargs.get("noise", "auto")
-    settings = fixed_settings(_Opaque(data), axes, kwargs.get("sigma"), kw["noise"],
-                              kwargs.get("data_range"))
+    settings, kw = fix_settings(data, axes, kwargs)
     keys = plane_keys(data, axes, model, kw)
     if not isinstance(model, (str, Path)):  # a network object: to every worker once
         model = client.scatter(model, broadcast=True)

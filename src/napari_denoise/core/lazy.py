@@ -54,6 +54,17 @@ def fixed_settings(box: _Opaque, axes: str, sigma, noise: str, data_range) -> di
     return {"sigma": sigma, "data_range": (lo, hi), "bounds": bounds}
 
 
+def fix_settings(data, axes: str, kwargs: dict) -> tuple[dict, dict]:
+    """(the run's fixed settings from sample planes of ``data``, the engine keywords
+    left for each piece): ``sigma``, ``data_range`` and ``noise`` taken out of
+    ``kwargs`` into the settings (``noise`` stays, with its default)."""
+    kw = {k: v for k, v in kwargs.items() if k not in ("sigma", "data_range", "noise")}
+    kw["noise"] = kwargs.get("noise", "auto")
+    settings = fixed_settings(_Opaque(data), axes, kwargs.get("sigma"), kw["noise"],
+                              kwargs.get("data_range"))
+    return settings, kw
+
+
 def run_fixed(piece, model, axes: str, settings: dict, kwargs: dict, sink=None):
     """The engine on one piece of the data (a block, a plane, a Y-X block) with the
     run's fixed settings (:func:`fixed_settings`): every piece then reads as it would

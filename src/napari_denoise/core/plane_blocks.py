@@ -68,15 +68,12 @@ def run_blocks(data, arr, group, axes: str, done: set, model, kwargs: dict, bloc
     and returns the :class:`DenoiseInfo` of the first block (warnings of all)."""
     from ..io.zarr_store import mark_done
     from .inference import _resolve
-    from .lazy import _Opaque, fixed_settings, run_fixed
+    from .lazy import fix_settings, run_fixed
     from .tiling import default_overlap
 
     t0 = time.perf_counter()
-    kw = {k: v for k, v in kwargs.items() if k not in ("sigma", "data_range", "noise")}
-    noise = kwargs.get("noise", "auto")
-    kw.update(noise=noise, mode="2d")
-    settings = fixed_settings(_Opaque(data), axes, kwargs.get("sigma"), noise,
-                              kwargs.get("data_range"))
+    settings, kw = fix_settings(data, axes, kwargs)
+    kw["mode"] = "2d"
     den = _resolve(model, kw.get("device", "auto"))
     halo = default_overlap(den)
     plane_axes = "".join(a for a in axes if a in "YXC")
