@@ -5,7 +5,8 @@
 - ``metrics.regression``: PSNR on a fixed crop of skimage's camera image with
   seeded Gaussian noise, which tests/test_weights.py reproduces within 0.05 dB.
 
-    python benchmarks/update_cards.py
+    python benchmarks/update_cards.py                       # every shipped card
+    python benchmarks/update_cards.py drunet_microscopy     # only these
 """
 
 from __future__ import annotations
@@ -45,13 +46,16 @@ def _load(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def main() -> int:
+def main(argv=None) -> int:
     from quality import load_all
 
+    only = set(sys.argv[1:] if argv is None else argv)
     res = load_all()
     for card_path in sorted((ROOT / "weights").glob("*.json")):
         card = json.loads(card_path.read_text())
         name = card["name"]
+        if only and name not in only:
+            continue
         metrics = {}
         for key, v in sorted(res.items()):
             m, s, sg = key.split("|")

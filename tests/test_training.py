@@ -203,3 +203,50 @@ def test_poisson_gaussian_noisy_map_equals_the_inference_map_at_the_border():
     assert not np.array_equal(got[2:-2, 2:-2], np.sqrt(a * img[2:-2, 2:-2] + b))  # smoothed
     np.testing.assert_allclose(got[2:-2, 2:-2], ref[2:-2, 2:-2], rtol=0, atol=1e-5)  # interior
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5)  # and the two-pixel border
+
+
+def test_pairs_mixed_with_synthetic_noise_resume_exactly_and_validate_both(tmp_path):
+    """``synthetic_share``: part of every batch is clean patches (train_data's images and
+    the pairs' references) with the recipe's synthetic noise; ``val_pg_gains`` adds
+    Poisson-Gaussian validation cases on the validation references."""
+    import tifffile
+
+    torch.set_num_threads(1)
+    _fake_w2s(tmp_path / "microscopy" / "W2S", [1, 2, 3])
+    (tmp_path / "train").mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(2):
+        tifffile.imwrite(tmp_path / "train" / f"img_{i}.tif",
+                         (rng.random((64, 64)) * 255).astype(np.uint8))
+    pg = {"type": "poisson-gaussian", "a": [0.001, 0.05], "log_a": True, "b": [0, 0.001],
+          "map": "noisy"}
+    r = _recipe(arch="ffdnet", arch_args={"depth": 4, "features": 16, "residual": True},
+                train_data="train", noise=pg, synthetic_share=0.5, val_pg_gains=[0.001, 0.01],
+                train_pairs={"dataset": "w2s", "root": "microscopy/W2S", "fields": [1, 2]},
+                val_pairs={"dataset": "w2s", "root": "microscopy/W2S", "fields": [3, 3]},
+                patch=32, batch=8, steps=12)
+    kw = dict(device="cpu", log=lambda m: None)
+    straight = Trainer(r, tmp_path, tmp_path / "a", **kw)
+    # synthetic sources: the 2 training images and the 6 references of the pairs
+    assert len(straight.synth_sampler.images) == 2 + 6
+    cases = list(straight._val_cases())
+    assert len(cases) == 3 + 2 * 3  # 3 real validation pairs, 2 gains on their references
+    quiet, loud = cases[3][0] - cases[3][2], cases[-1][0] - cases[-1][2]
+    assert 0 < float(np.std(quiet)) < float(np.std(loud))
+    for _ in range(12):
+        straight.train_step()
+    first = Trainer(r, tmp_path, tmp_path / "b", **kw)
+    for _ in range(5):
+        first.train_step()
+    second = Trainer(r, tmp_path, tmp_path / "b", **kw)
+    second.load_checkpoint(first.save_checkpoint())
+    for _ in range(7):
+        second.train_step()
+    for k, v in straight.model.state_dict().items():
+        assert torch.equal(v, second.model.state_dict()[k]), k
+    # the synthetic half changes the training: without it the weights differ
+    plain = Trainer(r.model_copy(update={"synthetic_share": 0.0}), tmp_path, tmp_path / "c", **kw)
+    for _ in range(12):
+        plain.train_step()
+    assert any(not torch.equal(v, plain.model.state_dict()[k])
+               for k, v in straight.model.state_dict().items())

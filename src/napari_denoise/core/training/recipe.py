@@ -73,6 +73,13 @@ class Recipe(_Strict):
     select_by: Literal["psnr", "ssim"] = "psnr"  # the validation score the best weights keep
     train_pairs: PairsSpec | None = None
     val_pairs: PairsSpec | None = None  # validated with the affine PSNR (gain and offset fitted)
+    # with train_pairs: the share of each batch made of clean patches (train_data's images
+    # and the pairs' clean references) with the synthetic ``noise``, so that a model
+    # fine-tuned on one instrument's pairs keeps the noise levels the pairs lack
+    synthetic_share: float = Field(0.0, ge=0, le=1)
+    # extra validation cases: Poisson-Gaussian noise of these gains (b = 0.02 * gain, [0, 1]
+    # units, map from the noisy image) on the validation references; scores are averaged
+    val_pg_gains: list[Number] | None = None
     seed: int = 0
     description: str = ""
     noise_model: str = "gaussian"

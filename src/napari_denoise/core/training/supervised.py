@@ -95,6 +95,11 @@ class Trainer:
             else:
                 self.val_images = load_folder(root / recipe.val_data) if recipe.val_data else []
         self.sampler = PatchSampler(self.images, recipe.patch, seed=recipe.seed)
+        self.synth_sampler = None
+        if self.pairs is not None and recipe.synthetic_share > 0:
+            clean = load_folder(root / recipe.train_data, exclude=recipe.val_holdout or ())
+            clean += [p[1] for p in self.pairs]
+            self.synth_sampler = PatchSampler(clean, recipe.patch, seed=recipe.seed + 2)
         from .losses import get_loss
 
         self.loss_fn = get_loss(recipe.loss)
@@ -131,6 +136,8 @@ class Trainer:
             "best_state": self.best_state or {},
             "torch_gen": self.gen.get_state(),
             "np_rng": json.dumps(self.sampler.rng.bit_generator.state),
+            "np_rng_synth": json.dumps(self.synth_sampler.rng.bit_generator.state
+                                       if self.synth_sampler is not None else None),
             "history": json.dumps(self.history),
         }
         tmp = path.with_name(path.name + ".part")
@@ -151,6 +158,9 @@ class Trainer:
         self.best_state = state["best_state"] or None
         self.gen.set_state(state["torch_gen"])
         self.sampler.rng.bit_generator.state = json.loads(state["np_rng"])
+        synth = json.loads(state.get("np_rng_synth", "null"))
+        if self.synth_sampler is not None and synth is not None:
+            self.synth_sampler.rng.bit_generator.state = synth
         self.history = json.loads(state["history"])
         self.log(f"resumed {self.r.name} at step {self.step}")
 
@@ -166,10 +176,16 @@ class Trainer:
     def train_step(self) -> float:
         import torch
 
-        batch = torch.from_numpy(self.sampler.batch(self.r.batch)).to(self.device)
+        n_syn = 0 if self.synth_sampler is None else round(self.r.synthetic_share * self.r.batch)
+        batch = torch.from_numpy(self.sampler.batch(self.r.batch - n_syn)).to(self.device)
         batch = batch.contiguous(memory_format=torch.channels_last)
         if self.pairs is not None:  # real pairs: noisy, matched clean, estimated map
             noisy, clean, smap = batch[:, 0:1], batch[:, 1:2], batch[:, 2:3]
+            if n_syn:
+                c2 = torch.from_numpy(self.synth_sampler.batch(n_syn)).to(self.device)
+                n2, m2 = add_noise(c2, self.r.noise.as_dict(), self.gen)
+                noisy, clean = torch.cat([noisy, n2]), torch.cat([clean, c2])
+                smap = torch.cat([smap, m2[:, :1]])
         else:
             clean = batch
             noisy, smap = add_noise(clean, self.r.noise.as_dict(), self.gen)
@@ -214,6 +230,16 @@ class Trainer:
         if self.val_pairs is not None:
             for p in self.val_pairs:
                 yield p[0], torch.from_numpy(p[2])[None, None], p[1], _affine_scores
+        refs = [p[1] for p in self.val_pairs or []] + list(self.val_images)
+        for gain in self.r.val_pg_gains or ():
+            for i, ref in enumerate(refs):
+                t = torch.from_numpy(np.ascontiguousarray(ref, np.float32))[None, None]
+                g = torch.Generator().manual_seed(1000 + i)
+                noise = {"type": "poisson-gaussian", "a": float(gain), "b": 0.02 * float(gain),
+                         "map": "noisy"}
+                noisy, smap = add_noise(t, noise, g)
+                yield noisy[0, 0].numpy(), smap[:, :1], ref, _scores
+        if self.val_pairs is not None:
             return
         for i, im in enumerate(self.val_images):
             noise = np.random.default_rng(i).standard_normal(im.shape).astype(np.float32)
@@ -282,7 +308,9 @@ class Trainer:
                                  f"recipes/{self.r.name}.json --data ../shared/data -o weights/",
             "metrics": metrics or {},
             "training": {"steps": self.step,
-                         ("val_affine_psnr_w2s" if self.val_pairs is not None else
+                         ("val_psnr_w2s_real_and_synthetic" if self.val_pairs is not None
+                          and self.r.val_pg_gains else
+                          "val_affine_psnr_w2s" if self.val_pairs is not None else
                           "val_psnr_holdout" if self.r.val_holdout else "val_psnr"):
                              round(self.best, 3),
                          "recipe": self.r.as_dict()},
