@@ -143,7 +143,9 @@ class Study:
 def study_archs(st: Study) -> None:
     import napari_denoise as nd
 
-    names = st.a.archs or [e["name"] for e in nd.list_architectures() if 2 in e["dims"]]
+    # "mapped" wraps a trained map-taking network for self-supervised fine-tuning
+    names = st.a.archs or [e["name"] for e in nd.list_architectures()
+                           if 2 in e["dims"] and e["name"] != "mapped"]
     for name in names:
         st.run("archs", name, name, {}, "l2", st.a.minutes, SIGMAS)
 

@@ -49,14 +49,25 @@ def test_no_stack_axes_for_single_images_pyramids_or_nothing():
 def test_defaults_make_the_trainers_config():
     cfg = TrainSettings(data=STACK).to_config()
     assert isinstance(cfg, Noise2NoiseConfig)
+    # pairs and the network to start from follow the data (in the trainer)
+    assert cfg == Noise2NoiseConfig(pairs="auto", axes="TYX", loss="l2", patch=64,
+                                    batch=8, device="auto", name="n2n_stack", axis=0,
+                                    init="auto", minutes=5.0)
+    cfg = TrainSettings(data=STACK, pairs="neighbors", init=NO_INIT).to_config()
     assert cfg == Noise2NoiseConfig(pairs="neighbors", axes="TYX", loss="l2", patch=64,
                                     batch=8, device="auto", name="n2n_stack", axis=0,
                                     distance=1, model="unet", minutes=5.0)
+    # automatic pairs on a single image: no stack axis; a second capture makes them two
+    img = LayerInfo("img", (48, 48), axes="YX")
+    assert TrainSettings(data=img).to_config().axis is None
+    two = TrainSettings(data=STACK, target=LayerInfo("b", (5, 48, 48)))
+    with pytest.raises(DenoiseError, match="must match"):
+        two.to_config()
 
 
 def test_controls_reach_the_config():
     s = TrainSettings(data=STACK, pairs="neighbors", axis=0, distance="any", model="dncnn",
-                      size="tiny", patch=32, batch=4, lr=0.003, loss="l1", minutes=0,
+                      init=NO_INIT, size="tiny", patch=32, batch=4, lr=0.003, loss="l1", minutes=0,
                       steps=40, device="cpu", name="  mine ")
     cfg = s.to_config()
     assert (cfg.axis, cfg.distance, cfg.model) == (0, "any", "dncnn")
@@ -78,7 +89,8 @@ def test_fine_tuning_takes_the_models_network():
                         size="tiny").to_config()
     assert cfg.init == "/models/mine.safetensors" and cfg.model is None
     assert cfg.arch_args is None
-    assert not TrainSettings(init=NO_INIT).fine_tune and not TrainSettings().fine_tune
+    assert not TrainSettings(init=NO_INIT).fine_tune and not TrainSettings(init=None).fine_tune
+    assert TrainSettings().fine_tune  # the shipped network for the data's noise
 
 
 def test_other_pairs_take_no_stack_axis():
@@ -97,8 +109,10 @@ def test_other_pairs_take_no_stack_axis():
     (TrainSettings(data=LayerInfo("p", (4, 64, 64), multiscale=True)), "multiscale"),
     (TrainSettings(data=LayerInfo("b", (4, 8, 8), dtype="bool")), "data type bool"),
     (TrainSettings(data=LayerInfo("e", (0, 8, 8))), "empty"),
-    (TrainSettings(data=LayerInfo("i", (48, 48), axes="YX")), "single image"),
-    (TrainSettings(data=LayerInfo("one", (1, 48, 48), axes="TYX")), "only one frame"),
+    (TrainSettings(data=LayerInfo("i", (48, 48), axes="YX"), pairs="neighbors"),
+     "single image"),
+    (TrainSettings(data=LayerInfo("one", (1, 48, 48), axes="TYX"), pairs="neighbors"),
+     "only one frame"),
     (TrainSettings(data=STACK, pairs="two"), "second capture"),
     (TrainSettings(data=STACK, pairs="two", target=LayerInfo("b", (5, 48, 48))), "must match"),
     (TrainSettings(data=STACK, reference=LayerInfo("r", (48, 40))), "reference 'r'"),
@@ -110,7 +124,8 @@ def test_settings_that_cannot_work_are_messages(settings, words):
 
 def test_single_images_suggest_other_pairs():
     with pytest.raises(DenoiseError, match="subsample"):
-        TrainSettings(data=LayerInfo("i", (48, 48), axes="YX")).check()
+        TrainSettings(data=LayerInfo("i", (48, 48), axes="YX"), pairs="neighbors").check()
+    TrainSettings(data=LayerInfo("i", (48, 48), axes="YX")).check()  # automatic pairs
 
 
 def test_a_reference_may_be_one_image_of_the_data():

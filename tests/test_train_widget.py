@@ -17,7 +17,7 @@ import napari_denoise  # noqa: E402
 from napari_denoise._widgets import DenoiseWidget, TrainWidget  # noqa: E402
 from napari_denoise._widgets import denoise as denoise_mod  # noqa: E402
 from napari_denoise._widgets import train as train_mod  # noqa: E402
-from napari_denoise._widgets.train_settings import NO_INIT  # noqa: E402
+from napari_denoise._widgets.train_settings import AUTO_INIT, NO_INIT  # noqa: E402
 from conftest import MainThreadPing
 
 pytestmark = pytest.mark.gui
@@ -59,6 +59,8 @@ def _stack(frames=6, n=48, sigma=0.1, seed=0):
 def _tiny(w, layer, steps=30):
     """Settings for a training of a second or two."""
     w.data_layer.value = layer
+    w.pairs.value = "neighbors"
+    w.init.value = NO_INIT  # random weights: the tiny network, not the shipped one
     w.size.value = "tiny"  # U-Net features 8, levels 2
     w.patch.value = 32
     w.batch.value = 4
@@ -105,16 +107,20 @@ def test_docked_from_manifest_controls(viewer_train, notes):
     assert w.data_layer.value is tz and w.axis.value == w.axis.choices[1]
     # the explanation and the controls follow the kind of pairs
     texts = {}
-    for kind in ("neighbors", "two", "subsample", "blindspot"):
+    assert w.pairs.value == "auto" and w.target_layer.value is None
+    for kind in ("auto", "neighbors", "others", "two", "subsample", "blindspot"):
         w.pairs.value = kind
         texts[kind] = w.pairs_info.value
-        assert w.target_layer.native.isHidden() == (kind != "two")
-        assert w.axis.native.isHidden() == (kind != "neighbors")
+        assert w.target_layer.native.isHidden() == (kind not in ("two", "auto"))
+        assert w.axis.native.isHidden() == (kind not in ("neighbors", "others", "auto"))
         assert w.distance.native.isHidden() == (kind != "neighbors")
-    assert len(set(texts.values())) == 4
+    assert len(set(texts.values())) == 6
     assert "single images" in texts["subsample"] and "two" in texts["two"].lower()
-    # fine-tuning takes the network of the model it starts from
-    assert w.init.value == NO_INIT
+    # fine-tuning (the shipped network for the data's noise, by default) takes the network
+    # of the model it starts from
+    assert w.init.value == AUTO_INIT
+    assert not w.model.enabled and not w.size.enabled
+    w.init.value = NO_INIT
     assert w.model.enabled and w.size.enabled
     assert list(w.model.choices) == ["unet", "dncnn"]
     assert list(w.loss.choices) == ["l2", "l1", "charbonnier"]

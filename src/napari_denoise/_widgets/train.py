@@ -134,7 +134,7 @@ class TrainWidget(TrainPreviews):
             _notify_error(str(exc))
             return None
         layer = self.data_layer.value
-        target = self.target_layer.value if config.pairs == "two" else None
+        target = self.target_layer.value if config.pairs in ("two", "auto") else None
         reference = self.reference_layer.value
         # a new training replaces the previous trainer (its model stays until replaced)
         old, self.trainer = self.trainer, None

@@ -20,7 +20,7 @@ from .denoise_controls import device_choices
 from .denoise_models import available_models, model_key
 from ._panel import MoreSettings, ScrollPanel
 from .train_plot import LossPlot
-from .train_settings import (ARCH_ARGS, ARCHS, DISTANCES, LOSSES, NO_INIT, PAIR_HELP, PAIRS,
+from .train_settings import (ARCH_ARGS, ARCHS, AUTO_INIT, DISTANCES, LOSSES, NO_INIT, PAIR_HELP, PAIRS,
                              SIZES, LayerInfo, TrainSettings, stack_axis_choices)
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -74,12 +74,13 @@ class TrainControls(ScrollPanel):
         self.data_layer = ComboBox(name="data_layer", label="Noisy data",
                                    choices=self._image_choices,
                                    tooltip="The noisy image or stack to train on")
-        self.pairs = ComboBox(name="pairs", label="Pairs", choices=PAIRS, value="neighbors",
+        self.pairs = ComboBox(name="pairs", label="Pairs", choices=PAIRS, value="auto",
                               tooltip="How training pairs are made from your noisy data")
         self.pairs_info = Label(name="pairs_info", label=" ")
         self.target_layer = ComboBox(name="target_layer", label="Second capture",
-                                     choices=self._other_choices, nullable=True,
-                                     tooltip="A second capture of the same scene, same shape")
+                                     choices=self._other_choices, nullable=True, value=None,
+                                     tooltip="A second capture of the same scene, same shape "
+                                             "(with automatic pairs: optional)")
         self.axis = ComboBox(name="axis", label="Stack axis", choices=self._axis_choices,
                              tooltip="The axis whose frames (or slices) are paired")
         self.distance = ComboBox(name="distance", label="Neighbours", choices=DISTANCES,
@@ -96,8 +97,10 @@ class TrainControls(ScrollPanel):
         self.size = ComboBox(name="size", label="Size", choices=SIZES, value="standard",
                              tooltip="Network width/depth: bigger learns more, trains slower")
         self.init = ComboBox(name="init", label="Start from", choices=self._init_choices,
-                             tooltip="Random weights, or fine-tune a pretrained or saved "
-                                     "blind network")
+                             value=AUTO_INIT,
+                             tooltip="Fine-tune a shipped or saved network on your data "
+                                     "(automatic: the one for its kind of noise, 2-D "
+                                     "training), or start from random weights")
         self.patch = SpinBox(name="patch", label="Patch size", min=16, max=512, step=8,
                              value=64, tooltip="Side in pixels of the training crops")
         self.batch = SpinBox(name="batch", label="Batch size", min=1, max=256, value=8)
@@ -164,10 +167,15 @@ class TrainControls(ScrollPanel):
         return stack_axis_choices(layer_info(layer) if layer is not None else None)
 
     def _init_choices(self, widget=None):
-        out = [("none (random weights)", NO_INIT)]
+        from ..core.registry import arch_takes_map
+
+        out = [("automatic: the shipped network for the data's noise", AUTO_INIT),
+               ("none (random weights)", NO_INIT)]
         for e in available_models():
             card = e.get("card") or {}
-            if e["kind"] not in ("pretrained", "user") or card.get("arch") not in ARCH_ARGS \
+            arch = card.get("arch")
+            trainable = arch in ARCH_ARGS or arch == "mapped" or arch_takes_map(arch)
+            if e["kind"] not in ("pretrained", "user") or not trainable \
                     or str(e.get("path") or "").endswith(".zip"):  # a package: not here
                 continue
             if int(card.get("dims", 2)) != 2 or int(card.get("channels", 1)) != 1:
@@ -189,7 +197,7 @@ class TrainControls(ScrollPanel):
             minutes=float(self.minutes.value), steps=int(self.steps.value),
             device=self.device.value or "auto", name=self.model_name.value,
             data=layer_info(self.data_layer.value),
-            target=layer_info(self.target_layer.value) if pairs == "two" else None,
+            target=layer_info(self.target_layer.value) if pairs in ("two", "auto") else None,
             reference=layer_info(self.reference_layer.value))
 
     # -- showing -------------------------------------------------------------------------------
@@ -213,8 +221,8 @@ class TrainControls(ScrollPanel):
     def show_pairs(self) -> None:
         kind = self.pairs.value
         self.pairs_info.value = PAIR_HELP.get(kind, "")
-        self.target_layer.visible = kind == "two"
-        self.axis.visible = kind == "neighbors"
+        self.target_layer.visible = kind in ("two", "auto")
+        self.axis.visible = kind in ("neighbors", "others", "auto")
         self.distance.visible = kind == "neighbors"
 
     def show_init(self) -> None:

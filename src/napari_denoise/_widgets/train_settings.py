@@ -18,12 +18,16 @@ import numpy as np
 from ..core.errors import DenoiseError
 from ..core.training.n2n_config import LOSSES, Noise2NoiseConfig
 
-PAIRS = [("neighbouring frames (Noise2Noise)", "neighbors"),
+PAIRS = [("automatic (from the data)", "auto"),
+         ("neighbouring frames (Noise2Noise)", "neighbors"),
          ("mean of the other frames (still stack)", "others"),
          ("two captures (Noise2Noise)", "two"),
          ("sub-sampled pixels (Neighbor2Neighbor)", "subsample"),
          ("blind spot (Noise2Void)", "blindspot")]
 PAIR_HELP = {
+    "auto": "Chosen from the data when training starts: a second capture if you pick one, "
+            "each frame against the mean of the other frames for a stack of captures of a "
+            "still scene, else blind spot (Noise2Void) on every image.",
     "neighbors": "Pairs each frame (or slice) of a stack with a neighbouring one: for time "
                  "series of a still or slowly moving sample and finely spaced Z stacks. "
                  "'any' distance pairs every two frames: only for a sample that does not "
@@ -53,7 +57,9 @@ ARCH_ARGS = {
 DISTANCES = [("1 (adjacent frames)", 1), ("any (still sample)", "any")]
 #: the "Start from" choice of random weights
 NO_INIT = "__none__"
-__all__ = ["ARCHS", "ARCH_ARGS", "DISTANCES", "LOSSES", "LayerInfo", "NO_INIT", "PAIRS",
+#: the "Start from" choice of the shipped network for the data's noise
+AUTO_INIT = "auto"
+__all__ = ["ARCHS", "ARCH_ARGS", "AUTO_INIT", "DISTANCES", "LOSSES", "LayerInfo", "NO_INIT", "PAIRS",
            "PAIR_HELP", "SIZES", "TrainSettings", "stack_axis_choices"]
 
 
@@ -104,12 +110,13 @@ def stack_axis_choices(info: LayerInfo | None) -> list[tuple[str, int]]:
 class TrainSettings:
     """The Train widget's settings for one training, and the layers it uses."""
 
-    pairs: str = "neighbors"       # one of PAIRS' values
+    pairs: str = "auto"            # one of PAIRS' values
     axis: int | None = None        # the stack axis; None: the likely one
     distance: int | str = 1        # neighbour distance, or "any"
     model: str = "unet"            # one of ARCHS' values
     size: str = "standard"         # one of SIZES' values
-    init: str | None = None        # a model to fine-tune; None or NO_INIT: random weights
+    init: str | None = AUTO_INIT   # a model to fine-tune ("auto": the shipped one for the
+    #                                data's noise); None or NO_INIT: random weights
     patch: int = 64
     batch: int = 8
     lr: float = 0.0                # 0: the trainer's default
@@ -141,7 +148,7 @@ class TrainSettings:
         self._check_data()
         if self.pairs in ("neighbors", "others"):
             self.stack_axis()
-        elif self.pairs == "two":
+        elif self.pairs == "two" or (self.pairs == "auto" and self.target is not None):
             self._check_target()
         self._check_reference()
 
@@ -156,6 +163,8 @@ class TrainSettings:
             opts.update(axis=self.stack_axis(), distance=self.distance)
         elif self.pairs == "others":
             opts["axis"] = self.stack_axis()
+        elif self.pairs == "auto" and stack_axis_choices(data):
+            opts["axis"] = self.axis if self.axis is not None else stack_axis_choices(data)[0][1]
         if self.fine_tune:
             opts["init"] = self.init
         else:

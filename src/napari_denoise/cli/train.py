@@ -70,14 +70,16 @@ def _add_network_options(p) -> None:
     p.add_argument("--dims", type=int, choices=(2, 3), default=None,
                    help="2: a 2-D network on planes (default); 3: a 3-D network on volumes")
     p.add_argument("--model", choices=("unet", "dncnn"), default=None,
-                   help="architecture trained from scratch (default: unet)")
+                   help="architecture trained from scratch (default: unet, when --init "
+                        "finds nothing to fine-tune or is none)")
     p.add_argument("--features", type=positive_int, default=None, metavar="F",
                    help="network width (default: 32 for the U-Net)")
     p.add_argument("--levels", type=positive_int, default=None, metavar="L",
                    help="U-Net depth (default: 3)")
-    p.add_argument("--init", metavar="NAME|PATH", default=None,
-                   help="fine-tune a pretrained or saved blind model (e.g. dncnn_blind) "
-                        "instead of starting from scratch")
+    p.add_argument("--init", metavar="auto|none|NAME|PATH", default="auto",
+                   help="the network to fine-tune: auto (default) the shipped one for the "
+                        "data's noise (2-D training without --model/--features/--levels), "
+                        "none: from scratch, or a pretrained or saved model")
 
 
 def _add_schedule_options(p) -> None:
@@ -86,13 +88,13 @@ def _add_schedule_options(p) -> None:
     p.add_argument("--minutes", type=positive_float, default=None, metavar="M",
                    help="time limit; alone, the schedule is fitted to it")
     p.add_argument("--steps", type=positive_int, default=None, metavar="S",
-                   help="training steps (default: 2000, 400 with --init)")
+                   help="training steps (default: 400 fine-tuning, 2000 from scratch)")
     p.add_argument("--patch", type=positive_int, default=64, metavar="P",
                    help="patch side in pixels (default: 64)")
     p.add_argument("--batch", type=positive_int, default=8, metavar="B",
                    help="patches per step (default: 8)")
     p.add_argument("--lr", type=positive_float, default=None,
-                   help="peak learning rate (default: 1e-3, 2e-4 with --init)")
+                   help="peak learning rate (default: 2e-4 fine-tuning, 1e-3 from scratch)")
     p.add_argument("--loss", choices=("l2", "l1", "charbonnier"), default="l2",
                    help="training loss (default: l2). Only pixel-wise losses: against a noisy "
                         "target they are minimised by the clean image (l2: its mean, l1: its "
@@ -206,11 +208,17 @@ def _run_train(args) -> int:
     name = args.name or (out.stem if out else f"{src.stem}_n2n")
     config = Noise2NoiseConfig(
         pairs=pairs, axis=axis, axes=axes, model=args.model, arch_args=arch_args or None,
-        init=args.init, steps=args.steps, minutes=args.minutes, patch=args.patch,
+        init=_init(args), steps=args.steps, minutes=args.minutes, patch=args.patch,
         batch=args.batch, lr=args.lr, loss=args.loss, dims=args.dims, device=args.device,
         seed=args.seed, val_fraction=args.val_fraction, name=name, distance=args.distance,
         checkpoint=args.checkpoint)
     trainer = Noise2NoiseTrainer(data, config, target=target, resume=args.resume)
+    if not args.quiet and config.init == "auto":
+        what = (f"fine-tuning {trainer.init_name}, the shipped network for this noise"
+                if trainer.init_name else f"from scratch ({trainer.arch}: no shipped network "
+                                          f"fits a {trainer.dims}-D training)")
+        print(f"network: {what} (--init none trains from scratch)", file=sys.stderr,
+              flush=True)
     trained, interrupted = _drive(trainer, TrainLine(sys.stderr, enabled=not args.quiet))
     path = trained.save(out)
     m = trained.card["metrics"]
@@ -249,16 +257,23 @@ def _stack_axis(axis, data, axes):
     return axis
 
 
+def _init(args):
+    """--init as the trainer takes it: None for none, "auto", or a model."""
+    value = (args.init or "none").strip()
+    return None if value.lower() in ("none", "scratch") else value
+
+
 def _arch_args(args) -> dict:
     """--features / --levels for a network trained from scratch."""
     arch_args = {}
+    tuned = _init(args) not in (None, "auto")  # a named model: its architecture
     if args.features:
         arch_args["features"] = args.features
     if args.levels:
-        if (args.model or "unet") != "unet" or args.init:
+        if (args.model or "unet") != "unet" or tuned:
             raise CLIError("--levels applies to a U-Net trained from scratch", 2)
         arch_args["levels"] = args.levels
-    if arch_args and args.init:
+    if arch_args and tuned:
         raise CLIError("--features/--levels cannot change the architecture of --init", 2)
     return arch_args
 

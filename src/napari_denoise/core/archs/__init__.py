@@ -19,6 +19,7 @@ from .conv_autoencoder import ConvAutoencoder
 from .deep_unet import DeepUNet
 from .dncnn import DnCNN
 from .drunet import DRUNet
+from .mapped import NoiseMapped
 from .ffdnet import FFDNet
 from .n2n_sequential import N2NSequential
 from .nafnet import NAFNet
@@ -27,4 +28,4 @@ from .ridnet import RIDNet
 from .unet import UNet
 
 __all__ = ["AttentionUNet", "CBDNet", "ConvAutoencoder", "DeepUNet", "DnCNN", "DRUNet",
-           "FFDNet", "N2NSequential", "NAFNet", "PRIDNet", "RIDNet", "UNet"]
+           "FFDNet", "N2NSequential", "NAFNet", "NoiseMapped", "PRIDNet", "RIDNet", "UNet"]

@@ -61,13 +61,6 @@ def train_noise2noise_iter(data, config: Noise2NoiseConfig | None = None, *, sto
     """Generator form of :func:`train_noise2noise` (same options): yields a progress dict
     after every step, returns the :class:`TrainedModel`. Send it a true value, or make
     ``stop()`` return True, to end early with the best model so far."""
-    pairs = options.get("pairs", config.pairs if config is not None else None)
-    if isinstance(pairs, str) and pairs.lower() == "auto":
-        from .strategy import choose_pairs
-
-        axes = options.get("axes", config.axes if config is not None else None)
-        axis = options.get("axis", config.axis if config is not None else None)
-        options["pairs"], _ = choose_pairs(data, axes, target=options.get("target"), axis=axis)
     trainer = Noise2NoiseTrainer(data, config, **options)
     return (yield from trainer.run(stop=stop))
 
@@ -91,10 +84,15 @@ def train_noise2noise(data, config: Noise2NoiseConfig | None = None, *, target=N
             target, "others" for a still stack, else "blindspot").
         axis, axes : the stack axis (default 0; with ``axes``, T, else Z) and the
             axes of ``data`` ("TYX", "ZYX", "TZYX", "YXC"): spatial ones go last.
-        model, arch_args : "unet" (default) or "dncnn", a blind architecture, and its
-            arguments (U-Net: features 32, levels 3).
-        init : a pretrained or saved blind model (name, path or TrainedModel) to
-            fine-tune; default ``lr`` 2e-4 and 400 steps.
+        model, arch_args : "unet" or "dncnn", a blind architecture trained from scratch,
+            and its arguments (U-Net: features 32, levels 3; the architecture when
+            ``init`` finds nothing to fine-tune).
+        init : "auto" (default): fine-tune the shipped network for the data's noise
+            (``drunet_microscopy`` for camera noise that grows with brightness,
+            ``drunet_gray`` otherwise; its noise map is computed from a noise model fitted
+            on the data) when the training is 2-D and ``model``/``arch_args`` are not
+            given; a model name, path or TrainedModel to fine-tune; None: from scratch.
+            Fine-tuning defaults: ``lr`` 2e-4 and 400 steps.
         steps, minutes : total steps (default 2000); a time limit; with ``minutes``
             alone the cosine schedule is sized to the steps that fit, measured on the
             first steps (so not reproducible across machines).

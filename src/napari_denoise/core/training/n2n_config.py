@@ -63,10 +63,13 @@ def _number(name: str, value, low: float, high: float, *, low_open=False,
 class Noise2NoiseConfig:
     """Settings of a self-supervised training (see ``train_noise2noise``).
 
-    pairs : "neighbors", "two", "subsample", "blindspot" or None (by ``target``)
+    pairs : "neighbors", "others", "two", "subsample", "blindspot", "auto" (chosen from the
+        data by :func:`.strategy.choose_pairs`) or None (by ``target``)
     axis, axes : the stack axis (index or letter) and the data's axes ("TYX" ...)
     model, arch_args : "unet" (default) or "dncnn" and its constructor arguments
-    init : a model name, .safetensors path or TrainedModel to fine-tune
+    init : a model name, .safetensors path or TrainedModel to fine-tune; "auto" (default):
+        the shipped network for the data's noise when the architecture is left open (2-D
+        training, no ``model``/``arch_args``), else from scratch; None: from scratch
     steps, minutes : schedule length (defaults 2000 steps, 400 when fine-tuning)
     patch, batch, lr, loss : crop side, patches per step, peak learning rate, loss
     dims : 2 or 3; device : "auto", "cpu", "cuda[:N]", "mps"; seed : random seed
@@ -87,7 +90,7 @@ class Noise2NoiseConfig:
     axes: str | None = None
     model: str | None = None
     arch_args: dict | None = None
-    init: Any = None
+    init: Any = "auto"
     steps: int | None = None
     minutes: float | None = None
     patch: int = 64
@@ -121,8 +124,8 @@ class Noise2NoiseConfig:
         """The fields that are checked, in their normalised form."""
         out = {"pairs": None if self.pairs is None else str(self.pairs).lower(),
                "loss": str(self.loss).lower()}
-        if out["pairs"] is not None and out["pairs"] not in PAIR_KINDS:
-            raise ValueError(f"pairs must be one of {', '.join(PAIR_KINDS)}, not "
+        if out["pairs"] is not None and out["pairs"] not in PAIR_KINDS + ("auto",):
+            raise ValueError(f"pairs must be one of {', '.join(PAIR_KINDS + ('auto',))}, not "
                              f"{out['pairs']!r}")
         if out["loss"] not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, not {out['loss']!r}")

@@ -124,6 +124,17 @@ def card_metrics(trainer) -> dict:
     return metrics
 
 
+def noise_card(trainer) -> dict:
+    """``noise_model`` and ``sigma_range``: a network fine-tuned with its noise map
+    (arch "mapped") keeps its parent's, so the engine gives it a map; else a blind
+    self-supervised model."""
+    parent = trainer.init_card or {}
+    if trainer.arch == "mapped" and parent.get("noise_model") not in (None, "self-supervised"):
+        return {"noise_model": parent["noise_model"],
+                "sigma_range": list(parent.get("sigma_range") or [0, 100])}
+    return {"noise_model": "self-supervised", "sigma_range": [0, 0]}
+
+
 def model_card(trainer, module) -> dict:
     """The model card (:data:`..weights.CARD_SCHEMA`) of ``module`` trained by ``trainer``."""
     s = trainer.sampler
@@ -158,8 +169,7 @@ def model_card(trainer, module) -> dict:
         "arch_args": dict(trainer.arch_args),
         "dims": int(trainer.dims),
         "channels": int(getattr(module, "in_channels", 1)),
-        "noise_model": "self-supervised",
-        "sigma_range": [0, 0],
+        **noise_card(trainer),
         "normalisation": norm,
         **extra,
         "training_data": (f"user data, shape {list(trainer.data_shape)}, {trainer.data_dtype}"

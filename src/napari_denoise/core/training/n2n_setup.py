@@ -142,9 +142,32 @@ class Network:
     init_card: dict | None = None
 
 
-def build_network(cfg: Noise2NoiseConfig) -> Network:
-    """The network of ``cfg``: ``init`` loaded for fine-tuning, else ``model`` built
-    from scratch (weights seeded by ``cfg.seed``)."""
+#: ``init="auto"``: the pretrained network fine-tuned for each kind of noise.
+AUTO_INIT = {"poisson-gaussian": "drunet_microscopy", "gaussian": "drunet_gray"}
+
+
+def choose_init(cfg: Noise2NoiseConfig, data) -> str | None:
+    """The pretrained network ``init="auto"`` fine-tunes on ``data``, or None (train from
+    scratch): a 2-D training whose architecture the caller left open starts from the
+    shipped network for the data's noise (estimated: camera noise that grows with
+    brightness, or the same everywhere)."""
+    if cfg.model is not None or cfg.arch_args is not None or (cfg.dims or 2) != 2:
+        return None
+    if cfg.domain == "gat":  # the transform leaves unit-variance Gaussian noise
+        return AUTO_INIT["gaussian"]
+    from ..noise import estimate_noise
+
+    est = estimate_noise(data, axes=cfg.axes, model="auto")
+    return AUTO_INIT["poisson-gaussian" if est.model == "poisson-gaussian" else "gaussian"]
+
+
+def build_network(cfg: Noise2NoiseConfig, data=None) -> Network:
+    """The network of ``cfg``: ``init`` loaded for fine-tuning (``"auto"``: the one
+    :func:`choose_init` picks for ``data``, else from scratch), else ``model`` built from
+    scratch (weights seeded by ``cfg.seed``)."""
+    if isinstance(cfg.init, str) and cfg.init.lower() == "auto":
+        name = choose_init(cfg, data) if data is not None else None
+        cfg = cfg.replace(init=name)
     return _from_init(cfg) if cfg.init is not None else _from_scratch(cfg)
 
 
@@ -152,10 +175,9 @@ def _from_init(cfg: Noise2NoiseConfig) -> Network:
     init, model = cfg.init, cfg.model
     module, init_card = load_init(init)
     init_name = str(init if isinstance(init, (str, Path)) else init_card.get("name"))
-    if getattr(module, "takes_noise_map", False):
-        raise ValueError(f"{init_card.get('name', init)!r} needs a noise level "
-                         f"({init_card.get('arch')}); self-supervised training "
-                         f"fine-tunes blind models only (a U-Net, dncnn_blind)")
+    if getattr(module, "takes_noise_map", False) and int(getattr(module, "dims", 2)) != 2:
+        raise ValueError(f"{init_card.get('name', init)!r} needs a noise level and is not "
+                         f"2-D: self-supervised training cannot give it its map")
     if int(getattr(module, "in_channels", 1)) != 1:
         raise ValueError(f"{init_card.get('name', init)!r} takes "
                          f"{module.in_channels} channels; training uses one")
@@ -170,6 +192,41 @@ def _from_init(cfg: Noise2NoiseConfig) -> Network:
         raise ValueError(f"init is a {mdims}-D model; dims={cfg.dims} does not fit")
     return Network(module, arch, dict(init_card.get("arch_args", {})), mdims,
                    init_name, init_card)
+
+
+def wrap_noise_map(net: Network, data, axes, sampler) -> Network:
+    """A map-taking network (``drunet_microscopy``, ``drunet_gray``) made blind for
+    self-supervised fine-tuning: wrapped in :class:`..archs.mapped.NoiseMapped` with the
+    noise model fitted on ``data``, in the units the sampler feeds it (the data range
+    scaled to [0, 1]; unit-variance noise in the Anscombe domain). Other networks are
+    returned as they are."""
+    if not getattr(net.module, "takes_noise_map", False):
+        return net
+    from ..archs.mapped import NoiseMapped
+    from ..noise import estimate_noise
+
+    lo, hi = float(sampler.lo), float(sampler.hi)
+    scale = max(hi - lo, 1e-12)
+    dom = getattr(sampler, "noise_domain", None) or {}
+    if dom.get("noise_domain") == "gat":  # stabilised: unit variance everywhere
+        gain, offset, read = 0.0, 0.0, 1.0 / scale**2
+    else:
+        est = estimate_noise(data, axes=axes, model="auto")
+        gain = float(est.gain) / scale
+        offset = (float(est.black_level) - lo) / scale
+        read = float(est.sigma) ** 2 / scale**2
+        if gain == 0.0 and read == 0.0:
+            raise ValueError("no noise found in the data (constant image?): nothing to "
+                             "fine-tune a denoiser on")
+    if isinstance(net.module, NoiseMapped):  # fine-tuned before: fitted to these data now
+        net.module.set_noise(gain, offset, read)
+        args = dict(net.arch_args, gain=gain, offset=offset, read=read)
+        return Network(net.module, "mapped", args, 2, net.init_name, net.init_card)
+    args = {"inner": net.arch, "inner_args": dict(net.arch_args), "gain": gain,
+            "offset": offset, "read": read, "smooth": 5}
+    mapped = NoiseMapped(**args)
+    mapped.net.load_state_dict(net.module.state_dict())
+    return Network(mapped, "mapped", args, 2, net.init_name, net.init_card)
 
 
 def _from_scratch(cfg: Noise2NoiseConfig) -> Network:

@@ -15,7 +15,7 @@ from .n2n_checkpoint import load_checkpoint, save_checkpoint
 from .n2n_config import (DEFAULT_FINETUNE_LR, DEFAULT_FINETUNE_STEPS, DEFAULT_LR,
                          DEFAULT_STEPS, Noise2NoiseConfig)
 from .n2n_model import TrainedModel, model_card, safe_name
-from .n2n_setup import build_network, pointwise_loss, prepare_data
+from .n2n_setup import build_network, pointwise_loss, prepare_data, wrap_noise_map
 from .pairs import subsample
 from .schedule import warmup_cosine
 
@@ -46,6 +46,12 @@ class Noise2NoiseTrainer:
 
         cfg = Noise2NoiseConfig.build(config, **options)
         pairs = cfg.pairs or ("two" if target is not None else "neighbors")
+        self.pairs_reason = None
+        if pairs == "auto":
+            from .strategy import choose_pairs
+
+            pairs, self.pairs_reason = choose_pairs(data, cfg.axes, target=target,
+                                                    axis=cfg.axis)
         if pairs == "two" and target is None:
             raise ValueError("pairs='two' needs the second capture as target=")
         if target is not None and pairs != "two":
@@ -58,10 +64,10 @@ class Noise2NoiseTrainer:
         self.checkpoint = None if cfg.checkpoint is None else Path(cfg.checkpoint)
         self.checkpoint_every = cfg.checkpoint_every
 
-        net = build_network(cfg)
+        net = build_network(cfg, data)
         self.arch, self.arch_args, self.dims = net.arch, net.arch_args, net.dims
         self.init_name, self.init_card = net.init_name, net.init_card
-        tuning = cfg.init is not None
+        tuning = net.init_name is not None
         self.lr = cfg.lr if cfg.lr is not None else (DEFAULT_FINETUNE_LR if tuning else DEFAULT_LR)
         if cfg.steps is not None:
             self.total = cfg.steps
@@ -74,6 +80,8 @@ class Noise2NoiseTrainer:
                                 int(getattr(net.module, "size_multiple", 1)), data, target,
                                 reference)
         self.sampler, self.reference = prepared.sampler, prepared.reference
+        net = wrap_noise_map(net, data, cfg.axes, self.sampler)
+        self.arch, self.arch_args = net.arch, net.arch_args
         self.axis_desc, self.axes = prepared.axis_desc, cfg.axes
         self.data_shape, self.data_dtype = prepared.data_shape, prepared.data_dtype
         self._val_ref = None
