@@ -137,3 +137,18 @@ def test_cli_fine_tunes_by_default_and_says_so(tmp_path, capsys):
     # a named network keeps its architecture: --levels is refused with it
     rc = main(["train", str(src), "--init", "drunet_gray", "--levels", "2", "--steps", "1"])
     assert rc == 2 and "--levels" in capsys.readouterr().err
+
+
+def test_the_setup_is_said_in_words():
+    stack, _ = _pg_stack()
+    from napari_denoise.core.training.n2n import Noise2NoiseTrainer
+
+    from napari_denoise.core.training.n2n_model import PAIR_WORDS
+
+    tr = Noise2NoiseTrainer(stack, pairs="auto", steps=1, batch=2, patch=32)
+    words = next(tr.run())["setup"]  # the pairs chosen, why, and the network
+    assert words.startswith(f"{PAIR_WORDS[tr.pairs]} (a stack of 4 ")
+    assert words.endswith("; fine-tuning drunet_microscopy")
+    tr = Noise2NoiseTrainer(stack, pairs="others", init=None, steps=1, batch=2, patch=32)
+    assert next(tr.run())["setup"] == ("Noise2Noise against the mean of the other frames; "
+                                       "unet from scratch")

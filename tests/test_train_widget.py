@@ -173,6 +173,9 @@ def test_train_progress_plot_preview_and_responsive(viewer_train, qtbot, notes, 
     assert seen[-1]["step"] == 40 and w.last_info["step"] == 40
     assert {"loss", "val_loss", "val_psnr", "eta", "message"} <= set(seen[-1])
     assert "step 40/40" in w.status.value or "Done" in w.status.value
+    # what was trained, in words: the pairs and the network
+    assert seen[-1]["setup"] == "Noise2Noise on neighbouring frames; unet from scratch"
+    assert "Noise2Noise on neighbouring frames; unet from scratch" in w.status.value
     assert w.progress_bar.value == 1000
     # the plot got the curves: training loss, validation loss and PSNR (reference given)
     assert len(w.plot.train) >= 3 and len(w.plot.val) >= 3 and len(w.plot.psnr) >= 3

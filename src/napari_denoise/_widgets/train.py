@@ -214,6 +214,7 @@ class TrainWidget(TrainPreviews):
         if job.stop.is_set():
             text = "Stopping: " + text
         self.status.value = text
+        self.status.tooltip = info.get("setup") or ""
         pb = job.pbar
         if pb is not None:
             if total and pb.total != total:
@@ -239,7 +240,9 @@ class TrainWidget(TrainPreviews):
         if best is not None:
             text += f"; kept the best model (step {best}, validation loss " \
                     f"{result.card['metrics'].get('val_loss'):.4g})"
-        self.status.value = text + ". Save it, or use it in Denoise."
+        setup = info.get("setup")
+        self.status.value = text + (f". {setup[:1].upper()}{setup[1:]}" if setup else "") + \
+            ". Save it, or use it in Denoise."
         self.progress_bar.value = 1000 if not stopped else self.progress_bar.value
 
     def _on_errored(self, exc):

@@ -78,6 +78,17 @@ class TrainedModel:
         return out
 
 
+def setup_words(trainer) -> str:
+    """The pairs and the starting network of a training, in words (with the reason, when
+    the pairs were chosen from the data)."""
+    why = getattr(trainer, "pairs_reason", None)
+    text = PAIR_WORDS[trainer.pairs] + (f" ({why})" if why else "")
+    if trainer.init_name:
+        src = (trainer.init_card or {}).get("name") or trainer.init_name
+        return f"{text}; fine-tuning {src}"
+    return f"{text}; {trainer.arch} from scratch"
+
+
 def safe_name(name: str) -> str:
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("._")
     return name or "trained"

@@ -14,7 +14,7 @@ from .metrics import psnr
 from .n2n_checkpoint import load_checkpoint, save_checkpoint
 from .n2n_config import (DEFAULT_FINETUNE_LR, DEFAULT_FINETUNE_STEPS, DEFAULT_LR,
                          DEFAULT_STEPS, Noise2NoiseConfig)
-from .n2n_model import TrainedModel, model_card, safe_name
+from .n2n_model import TrainedModel, model_card, safe_name, setup_words
 from .n2n_setup import build_network, pointwise_loss, prepare_data, wrap_noise_map
 from .pairs import subsample
 from .schedule import warmup_cosine
@@ -301,7 +301,7 @@ class Noise2NoiseTrainer:
                 "val_loss": self.last_val, "val_psnr": self.last_psnr,
                 "best_val_loss": None if self.best_step is None else self.best_val,
                 "best_step": self.best_step, "lr": self.lr_at(max(0, self.step - 1)),
-                "elapsed": elapsed, "eta": eta, "message": msg}
+                "elapsed": elapsed, "eta": eta, "message": msg, "setup": setup_words(self)}
 
     def run(self, stop=None):
         """Train; a generator that yields a progress dict after every step (and after
