@@ -146,9 +146,9 @@ def test_the_setup_is_said_in_words():
     from napari_denoise.core.training.n2n_model import PAIR_WORDS
 
     tr = Noise2NoiseTrainer(stack, pairs="auto", steps=1, batch=2, patch=32)
-    words = next(tr.run())["setup"]  # the pairs chosen, why, and the network
-    assert words.startswith(f"{PAIR_WORDS[tr.pairs]} (a stack of 4 ")
-    assert words.endswith("; fine-tuning drunet_microscopy")
+    info = next(tr.run())  # the pairs chosen, why, and the network
+    assert info["setup"] == f"{PAIR_WORDS[tr.pairs]}; fine-tuning drunet_microscopy"
+    assert info["setup_reason"].startswith("a stack of 4 ")
     tr = Noise2NoiseTrainer(stack, pairs="others", init=None, steps=1, batch=2, patch=32)
     assert next(tr.run())["setup"] == ("Noise2Noise against the mean of the other frames; "
                                        "unet from scratch")

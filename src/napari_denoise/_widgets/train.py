@@ -214,7 +214,8 @@ class TrainWidget(TrainPreviews):
         if job.stop.is_set():
             text = "Stopping: " + text
         self.status.value = text
-        self.status.tooltip = info.get("setup") or ""
+        why = info.get("setup_reason")
+        self.status.tooltip = (info.get("setup") or "") + (f"\nPairs: {why}" if why else "")
         pb = job.pbar
         if pb is not None:
             if total and pb.total != total:

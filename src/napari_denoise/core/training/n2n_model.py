@@ -79,10 +79,9 @@ class TrainedModel:
 
 
 def setup_words(trainer) -> str:
-    """The pairs and the starting network of a training, in words (with the reason, when
-    the pairs were chosen from the data)."""
-    why = getattr(trainer, "pairs_reason", None)
-    text = PAIR_WORDS[trainer.pairs] + (f" ({why})" if why else "")
+    """The pairs and the starting network of a training, in words (why the pairs, when
+    they were chosen from the data: ``trainer.pairs_reason``)."""
+    text = PAIR_WORDS[trainer.pairs]
     if trainer.init_name:
         src = (trainer.init_card or {}).get("name") or trainer.init_name
         return f"{text}; fine-tuning {src}"

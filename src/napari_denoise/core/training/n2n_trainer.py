@@ -301,7 +301,8 @@ class Noise2NoiseTrainer:
                 "val_loss": self.last_val, "val_psnr": self.last_psnr,
                 "best_val_loss": None if self.best_step is None else self.best_val,
                 "best_step": self.best_step, "lr": self.lr_at(max(0, self.step - 1)),
-                "elapsed": elapsed, "eta": eta, "message": msg, "setup": setup_words(self)}
+                "elapsed": elapsed, "eta": eta, "message": msg, "setup": setup_words(self),
+                "setup_reason": self.pairs_reason}
 
     def run(self, stop=None):
         """Train; a generator that yields a progress dict after every step (and after
