@@ -95,3 +95,15 @@ def check_dims(dims: int, allowed=(2, 3)) -> int:
     if int(dims) not in allowed:
         raise ValueError(f"dims must be one of {', '.join(map(str, allowed))}, not {dims!r}")
     return int(dims)
+
+
+def pad_symmetric(x: torch.Tensor, p: int) -> torch.Tensor:
+    """Pad the last two axes by ``p`` mirroring with the edge pixel repeated (c b a | a b
+    c ...), as scipy's ``mode="reflect"`` of the engine's noise map does (torch's
+    "reflect" skips the edge pixel); sides shorter than ``p`` replicate the edge."""
+    if p == 0:
+        return x
+    if min(x.shape[-2:]) < p:
+        return nn.functional.pad(x, [p] * 4, mode="replicate")
+    x = torch.cat([x[..., :p, :].flip(-2), x, x[..., -p:, :].flip(-2)], dim=-2)
+    return torch.cat([x[..., :p].flip(-1), x, x[..., -p:].flip(-1)], dim=-1)

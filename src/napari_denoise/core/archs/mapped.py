@@ -24,21 +24,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import create_arch, register_arch
+from ._layers import pad_symmetric
 
 #: The smallest noise variance the map carries (std 1e-5 of the range).
 MIN_VARIANCE = 1e-10
-
-
-def _pad_symmetric(x: torch.Tensor, p: int) -> torch.Tensor:
-    """Pad the last two axes by ``p`` mirroring with the edge pixel repeated (c b a | a b
-    c), as scipy's ``mode="reflect"`` of the engine's map does (sides shorter than ``p``
-    fall back to edge replication)."""
-    if p == 0:
-        return x
-    if min(x.shape[-2:]) < p:
-        return F.pad(x, [p] * 4, mode="replicate")
-    x = torch.cat([x[..., :p, :].flip(-2), x, x[..., -p:, :].flip(-2)], -2)
-    return torch.cat([x[..., :p].flip(-1), x, x[..., -p:].flip(-1)], -1)
 
 
 @register_arch("mapped", "a map-taking network with its noise-level map computed from the "
@@ -74,7 +63,7 @@ class NoiseMapped(nn.Module):
         signal = x.float().mean(1, keepdim=True)
         if self.gain > 0:
             k = self.smooth
-            signal = F.avg_pool2d(_pad_symmetric(signal, k // 2), k, stride=1)
+            signal = F.avg_pool2d(pad_symmetric(signal, k // 2), k, stride=1)
             var = self.gain * torch.relu(signal - self.offset) + self.read
         else:
             var = torch.full_like(signal, self.read)

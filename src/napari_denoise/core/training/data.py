@@ -88,6 +88,8 @@ def add_noise(clean, noise: dict, generator=None):
     import torch
     import torch.nn.functional as F
 
+    from ..archs._layers import pad_symmetric
+
     n = clean.shape[0]
     shape = (n,) + (1,) * (clean.ndim - 1)
     kind = noise.get("type", "gaussian")
@@ -123,20 +125,11 @@ def add_noise(clean, noise: dict, generator=None):
     if q:
         noisy = torch.round(noisy * q) / q
     if noise.get("map", "true") == "noisy" and clean.ndim == 4:
-        sig = F.avg_pool2d(_pad_symmetric(noisy, 2), 5, stride=1)
+        sig = F.avg_pool2d(pad_symmetric(noisy, 2), 5, stride=1)
     else:
         sig = clean
     sigma_map = torch.sqrt(torch.clamp(a * sig + b, min=0))
     return noisy, sigma_map
-
-
-def _pad_symmetric(x, p: int):
-    """Pad the last two axes by ``p`` repeating the edge pixel (c b a | a b c ...), as
-    scipy's ``mode="reflect"`` in the inference map does (torch's "reflect" skips it)."""
-    import torch
-
-    x = torch.cat([x[..., :p, :].flip(-2), x, x[..., -p:, :].flip(-2)], dim=-2)
-    return torch.cat([x[..., :p].flip(-1), x, x[..., -p:].flip(-1)], dim=-1)
 
 
 # -- real noisy/clean pairs ---------------------------------------------------
