@@ -81,14 +81,36 @@ def test_compare_shows_each_result_its_residual_and_the_scores(panel, qtbot):
     np.testing.assert_array_equal(noisy.data[1], plane)  # the input untouched
 
 
-def test_cancel_leaves_no_layers(panel, qtbot):
+@pytest.fixture
+def slow_methods(monkeypatch):
+    """A pause after each report of the comparison, so that the tests below act while it
+    runs: with the two fast methods on tiny planes the worker could otherwise finish
+    before the main thread sees its first report (a race that failed once in CI)."""
+    import time
+
+    real = compare_mod.compare_iter
+
+    def slow(*args, **kwargs):
+        gen = real(*args, **kwargs)
+        while True:
+            try:
+                p = next(gen)
+            except StopIteration as done:
+                return done.value
+            yield p
+            time.sleep(0.3)
+
+    monkeypatch.setattr(compare_mod, "compare_iter", slow)
+
+
+def test_cancel_leaves_no_layers(panel, qtbot, slow_methods):
     viewer, w, notes, noisy, ref = panel
     n = len(viewer.layers)
     worker = w.run()
     with qtbot.waitSignal(worker.yielded, timeout=WAIT_MS):
         pass
-    w.cancel()
-    _wait(qtbot, worker)
+    with qtbot.waitSignal(worker.finished, timeout=WAIT_MS):  # listening before it can end
+        w.cancel()
     assert len(viewer.layers) == n and w.shown == [] and not notes
     assert w.status.value.startswith("Cancelled")
 
@@ -100,7 +122,7 @@ def test_a_reference_of_another_shape_is_refused(panel, qtbot):
     assert notes and "shape" in notes[0] and w.worker is None
 
 
-def test_closing_the_panel_stops_the_comparison(panel, qtbot):
+def test_closing_the_panel_stops_the_comparison(panel, qtbot, slow_methods):
     viewer, w, notes, noisy, ref = panel
     names = [lay.name for lay in viewer.layers]
     worker = w.run()
