@@ -140,35 +140,49 @@ class Network:
     dims: int
     init_name: str | None = None  # the model fine-tuned, as the caller named it
     init_card: dict | None = None
+    noise_est: Any = None  # the data's noise estimate, when choosing the network made one
 
 
 #: ``init="auto"``: the pretrained network fine-tuned for each kind of noise.
 AUTO_INIT = {"poisson-gaussian": "drunet_microscopy", "gaussian": "drunet_gray"}
 
 
-def choose_init(cfg: Noise2NoiseConfig, data) -> str | None:
+def choose_init(cfg: Noise2NoiseConfig, data, est=None) -> str | None:
     """The pretrained network ``init="auto"`` fine-tunes on ``data``, or None (train from
     scratch): a 2-D training whose architecture the caller left open starts from the
-    shipped network for the data's noise (estimated: camera noise that grows with
-    brightness, or the same everywhere)."""
+    shipped network for the data's noise (``est``, else estimated: camera noise that
+    grows with brightness, or the same everywhere)."""
     if cfg.model is not None or cfg.arch_args is not None or (cfg.dims or 2) != 2:
         return None
     if cfg.domain == "gat":  # the transform leaves unit-variance Gaussian noise
         return AUTO_INIT["gaussian"]
+    est = est if est is not None else data_noise(data, cfg.axes)
+    return AUTO_INIT["poisson-gaussian" if est.model == "poisson-gaussian" else "gaussian"]
+
+
+def data_noise(data, axes):
+    """The training data's noise estimate (Gaussian or Poisson-Gaussian)."""
     from ..noise import estimate_noise
 
-    est = estimate_noise(data, axes=cfg.axes, model="auto")
-    return AUTO_INIT["poisson-gaussian" if est.model == "poisson-gaussian" else "gaussian"]
+    return estimate_noise(data, axes=axes, model="auto")
 
 
 def build_network(cfg: Noise2NoiseConfig, data=None) -> Network:
     """The network of ``cfg``: ``init`` loaded for fine-tuning (``"auto"``: the one
     :func:`choose_init` picks for ``data``, else from scratch), else ``model`` built from
     scratch (weights seeded by ``cfg.seed``)."""
+    est = None
     if isinstance(cfg.init, str) and cfg.init.lower() == "auto":
-        name = choose_init(cfg, data) if data is not None else None
+        name = None
+        if data is not None:
+            open_arch = cfg.model is None and cfg.arch_args is None and (cfg.dims or 2) == 2
+            if open_arch and cfg.domain != "gat":  # made once: the wrapper's map uses it too
+                est = data_noise(data, cfg.axes)
+            name = choose_init(cfg, data, est=est)
         cfg = cfg.replace(init=name)
-    return _from_init(cfg) if cfg.init is not None else _from_scratch(cfg)
+    net = _from_init(cfg) if cfg.init is not None else _from_scratch(cfg)
+    net.noise_est = est
+    return net
 
 
 def _from_init(cfg: Noise2NoiseConfig) -> Network:
@@ -203,7 +217,6 @@ def wrap_noise_map(net: Network, data, axes, sampler) -> Network:
     if not getattr(net.module, "takes_noise_map", False):
         return net
     from ..archs.mapped import NoiseMapped
-    from ..noise import estimate_noise
 
     lo, hi = float(sampler.lo), float(sampler.hi)
     scale = max(hi - lo, 1e-12)
@@ -211,7 +224,7 @@ def wrap_noise_map(net: Network, data, axes, sampler) -> Network:
     if dom.get("noise_domain") == "gat":  # stabilised: unit variance everywhere
         gain, offset, read = 0.0, 0.0, 1.0 / scale**2
     else:
-        est = estimate_noise(data, axes=axes, model="auto")
+        est = net.noise_est if net.noise_est is not None else data_noise(data, axes)
         gain = float(est.gain) / scale
         offset = (float(est.black_level) - lo) / scale
         read = float(est.sigma) ** 2 / scale**2
