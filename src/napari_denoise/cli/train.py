@@ -66,9 +66,14 @@ def _add_data_options(p) -> None:
 
 
 def _add_network_options(p) -> None:
-    """--dims, --model, --features, --levels, --init."""
+    """--dims, --voxel-size, --model, --features, --levels, --init."""
     p.add_argument("--dims", type=int, choices=(2, 3), default=None,
                    help="2: a 2-D network on planes (default); 3: a 3-D network on volumes")
+    p.add_argument("--voxel-size", type=positive_float, nargs=3, default=None,
+                   metavar=("Z", "Y", "X"),
+                   help="--dims 3: the voxel size in any one unit (default: from the file; "
+                        "cubic when it has none). Patches are then as deep as they are wide "
+                        "in that unit and thick slices are pooled in-plane only")
     p.add_argument("--model", choices=("unet", "dncnn"), default=None,
                    help="architecture trained from scratch (default: unet, when --init "
                         "finds nothing to fine-tune or is none)")
@@ -89,8 +94,8 @@ def _add_schedule_options(p) -> None:
                    help="time limit; alone, the schedule is fitted to it")
     p.add_argument("--steps", type=positive_int, default=None, metavar="S",
                    help="training steps (default: 400 fine-tuning, 2000 from scratch)")
-    p.add_argument("--patch", type=positive_int, default=64, metavar="P",
-                   help="patch side in pixels (default: 64)")
+    p.add_argument("--patch", type=positive_int, default=None, metavar="P",
+                   help="patch side in pixels (default: 64; 32 for --dims 3)")
     p.add_argument("--batch", type=positive_int, default=8, metavar="B",
                    help="patches per step (default: 8)")
     p.add_argument("--lr", type=positive_float, default=None,
@@ -193,6 +198,7 @@ def _run_train(args) -> int:
         if target.shape != data.shape:
             raise CLIError(f"--target has shape {tuple(target.shape)} but {src.name} has "
                            f"{tuple(data.shape)}: the two captures must match", 2)
+    voxel_size, voxel_from = _voxel_size(args, meta)
     axis = _stack_axis(args.axis, data, axes)
     pairs = args.pairs
     if pairs == "auto":
@@ -209,8 +215,8 @@ def _run_train(args) -> int:
     config = Noise2NoiseConfig(
         pairs=pairs, axis=axis, axes=axes, model=args.model, arch_args=arch_args or None,
         init=_init(args), steps=args.steps, minutes=args.minutes, patch=args.patch,
-        batch=args.batch, lr=args.lr, loss=args.loss, dims=args.dims, device=args.device,
-        seed=args.seed, val_fraction=args.val_fraction, name=name, distance=args.distance,
+        batch=args.batch, lr=args.lr, loss=args.loss, dims=args.dims, voxel_size=voxel_size,
+        device=args.device, seed=args.seed, val_fraction=args.val_fraction, name=name, distance=args.distance,
         checkpoint=args.checkpoint)
     trainer = Noise2NoiseTrainer(data, config, target=target, resume=args.resume)
     if not args.quiet and config.init == "auto":
@@ -219,6 +225,12 @@ def _run_train(args) -> int:
                                           f"fits a {trainer.dims}-D training)")
         print(f"network: {what} (--init none trains from scratch)", file=sys.stderr,
               flush=True)
+    if not args.quiet and trainer.dims == 3:
+        patch = "x".join(str(v) for v in trainer.sampler.train_patch)
+        vox = ("cubic voxels (the file gives no voxel size; --voxel-size Z Y X sets it)"
+               if voxel_size is None else
+               f"voxels {' x '.join(f'{v:g}' for v in voxel_size)} (Z Y X, {voxel_from})")
+        print(f"volume: {vox}; patches of {patch} (Z, Y, X)", file=sys.stderr, flush=True)
     trained, interrupted = _drive(trainer, TrainLine(sys.stderr, enabled=not args.quiet))
     path = trained.save(out)
     m = trained.card["metrics"]
@@ -255,6 +267,22 @@ def _stack_axis(axis, data, axes):
             if axis not in axes:
                 raise CLIError(f"--axis {axis} is not one of the data's axes ({axes})", 2)
     return axis
+
+
+def _voxel_size(args, meta):
+    """(voxel size or None, where it came from): --voxel-size, else the file's pixel
+    sizes for a 3-D training of a file whose axes were read from it."""
+    if args.voxel_size is not None:
+        if args.dims != 3:
+            raise CLIError("--voxel-size is for 3-D training: add --dims 3", 2)
+        return tuple(args.voxel_size), "--voxel-size"
+    if args.dims != 3 or args.axes or not all(a in meta.axes for a in "ZYX"):
+        return None, ""
+    scale = dict(zip(meta.axes, meta.scale))
+    vs = tuple(float(scale[a]) for a in "ZYX")
+    if vs == (1.0, 1.0, 1.0):
+        return None, ""
+    return vs, "from the file"
 
 
 def _init(args):

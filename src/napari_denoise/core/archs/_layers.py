@@ -64,14 +64,17 @@ def dncnn_init(model: nn.Module) -> nn.Module:
     return model
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int, dims: int):
-    """Reflect-pad the trailing ``dims`` axes up to a multiple; returns (x, crop slices)."""
-    if multiple <= 1:
+def pad_to_multiple(x: torch.Tensor, multiple, dims: int):
+    """Reflect-pad the trailing ``dims`` axes up to a multiple (one for all axes, or one
+    per axis); returns (x, crop slices)."""
+    mults = (tuple(int(m) for m in multiple) if isinstance(multiple, (tuple, list))
+             else (int(multiple),) * dims)
+    if max(mults) <= 1:
         return x, None
     sizes = x.shape[-dims:]
     pads = []
-    for s in reversed(sizes):
-        pads += [0, (-s) % multiple]
+    for s, m in zip(reversed(sizes), reversed(mults)):
+        pads += [0, (-s) % m]
     if not any(pads):
         return x, None
     # reflect needs pad < size; fall back to replicate for tiny inputs

@@ -96,10 +96,14 @@ def train_noise2noise(data, config: Noise2NoiseConfig | None = None, *, target=N
         steps, minutes : total steps (default 2000); a time limit; with ``minutes``
             alone the cosine schedule is sized to the steps that fit, measured on the
             first steps (so not reproducible across machines).
-        patch, batch, lr, loss : crop side (subsample: the full-resolution crop),
+        patch, batch, lr, loss : crop side (default 64, 32 in 3-D; subsample: the
+            full-resolution crop),
             patches per step, peak learning rate (AdamW; warm-up then cosine decay),
             "l2" (default), "l1" or "charbonnier".
         dims, device, seed : 2 or 3; "auto", "cpu", "cuda[:N]", "mps"; random seed.
+        voxel_size : 3-D: the (Z, Y, X) voxel size (any one unit, e.g. a layer's
+            ``scale``): patches as deep in that unit as wide, thick slices pooled
+            in-plane first by the U-Net (default: cubic voxels).
         val_fraction : share held apart for validation (0: none; the last model).
         name, save : the model's name (default ``n2n_<pairs>_<date>_<time>``); True
             (the user models folder) or a path to save the result.

@@ -71,8 +71,12 @@ class Noise2NoiseConfig:
         the shipped network for the data's noise when the architecture is left open (2-D
         training, no ``model``/``arch_args``), else from scratch; None: from scratch
     steps, minutes : schedule length (defaults 2000 steps, 400 when fine-tuning)
-    patch, batch, lr, loss : crop side, patches per step, peak learning rate, loss
+    patch, batch, lr, loss : crop side (default 64; 32 in 3-D, where a patch is
+        a volume), patches per step, peak learning rate, loss
     dims : 2 or 3; device : "auto", "cpu", "cuda[:N]", "mps"; seed : random seed
+    voxel_size : 3-D: the (Z, Y, X) voxel size in any one unit (a napari layer's
+        ``scale``); patches are then as deep in that unit as they are wide and the U-Net
+        pools thick slices in-plane only (None: cubic voxels)
     val_fraction, val_every, val_patches : validation share, interval, patch count
     name, save : the model's name; True or a path to save the result
     distance : neighbour distance (int or "any"); gamma : Neighbor2Neighbor weight
@@ -93,11 +97,12 @@ class Noise2NoiseConfig:
     init: Any = "auto"
     steps: int | None = None
     minutes: float | None = None
-    patch: int = 64
+    patch: int | None = None
     batch: int = 8
     lr: float | None = None
     loss: str = "l2"
     dims: int | None = None
+    voxel_size: tuple | None = None
     device: Any = "auto"
     seed: int = 0
     val_fraction: float = 0.1
@@ -137,13 +142,18 @@ class Noise2NoiseConfig:
         if self.lr is not None:
             out["lr"] = _number("lr", self.lr, 0, math.inf, low_open=True,
                                 high_open=True, words="positive")
-        out["patch"] = _integer("patch", self.patch)
-        if out["patch"] < MIN_SIDE:
-            raise ValueError(f"patch must be at least {MIN_SIDE} pixels, not {self.patch}")
+        if self.patch is not None:
+            out["patch"] = _integer("patch", self.patch)
+            if out["patch"] < MIN_SIDE:
+                raise ValueError(f"patch must be at least {MIN_SIDE} pixels, not {self.patch}")
         if self.dims is not None:
             out["dims"] = _integer("dims", self.dims)
             if out["dims"] not in (2, 3):
                 raise ValueError(f"dims must be 2 or 3, not {self.dims!r}")
+        if self.voxel_size is not None:
+            out["voxel_size"] = _voxel_size(self.voxel_size)
+            if out.get("dims") != 3:
+                raise ValueError("voxel_size is for 3-D training: give dims=3 as well")
         out["val_fraction"] = _number("val_fraction", self.val_fraction, 0, 0.5,
                                       high_open=True, words="in [0, 0.5)")
         out["mask_fraction"] = _number("mask_fraction", self.mask_fraction, 0, 0.2,
@@ -209,6 +219,8 @@ class Noise2NoiseConfig:
                 value = str(value)
             elif f.name == "arch_args" and value is not None:
                 value = dict(value)
+            elif f.name == "voxel_size" and value is not None:
+                value = list(value)
             out[f.name] = value
         return out
 
@@ -216,3 +228,23 @@ class Noise2NoiseConfig:
     def from_dict(cls, values: dict) -> Noise2NoiseConfig:
         """Rebuild from :meth:`as_dict` (checked; unknown keys refused by name)."""
         return cls.build(**dict(values))
+
+
+def _voxel_size(value) -> tuple:
+    """Three positive finite numbers (Z, Y, X)."""
+    try:
+        vs = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        vs = ()
+    if len(vs) != 3 or not all(math.isfinite(v) and v > 0 for v in vs):
+        raise ValueError(f"voxel_size must be three positive numbers (Z, Y, X), not "
+                         f"{value!r}")
+    return vs
+
+
+def anisotropy(voxel_size) -> float:
+    """The Z step over the in-plane pixel size (1.0 without a voxel size)."""
+    if voxel_size is None:
+        return 1.0
+    z, y, x = voxel_size
+    return float(z) / math.sqrt(float(y) * float(x))

@@ -113,6 +113,8 @@ def recipe_call(trainer) -> str:
     args += [f"steps={trainer.total}", f"patch={s.patch}", f"batch={trainer.batch_size}",
              f"lr={trainer.lr:g}", f"loss={trainer.loss_kind!r}", f"dims={trainer.dims}",
              f"seed={trainer.seed}", f"val_fraction={s.val_fraction:g}"]
+    if getattr(trainer.config, "voxel_size", None) is not None:
+        args.append(f"voxel_size={tuple(trainer.config.voxel_size)!r}")
     if trainer.minutes is not None:
         args.append(f"minutes={trainer.minutes:g}")
     if (getattr(s, "noise_domain", None) or {}).get("noise_domain") == "gat":

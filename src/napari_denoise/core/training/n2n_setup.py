@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .n2n_config import Noise2NoiseConfig
+from .n2n_config import Noise2NoiseConfig, anisotropy
 from .pairs import (
     BlindSpotSampler,
     NeighborFramesSampler,
@@ -27,6 +27,9 @@ DEFAULT_ARCH_ARGS = {
     "dncnn": {"depth": 17, "features": 64},
 }
 CHARBONNIER_EPS = 1e-3
+#: patch side by dims: a 64-voxel cube holds 64 times a 64-pixel square and each of its
+#: convolutions has 3 times the taps; 32 keeps a 3-D step within a few 2-D ones on a CPU
+DEFAULT_PATCH = {2: 64, 3: 32}
 
 
 def arrange_data(data, axes, axis, dims: int, name: str = "data"):
@@ -261,6 +264,8 @@ def _from_scratch(cfg: Noise2NoiseConfig) -> Network:
     a_args.setdefault("in_channels", 1)
     if arch in ("unet", "dncnn"):
         a_args["dims"] = dims
+    if arch == "unet" and dims == 3 and cfg.voxel_size is not None:
+        a_args.setdefault("anisotropy", round(anisotropy(cfg.voxel_size), 4))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         try:
@@ -312,11 +317,12 @@ class TrainingData:
     data_dtype: str
 
 
-def prepare_data(cfg: Noise2NoiseConfig, pairs: str, dims: int, multiple: int, data,
-                 target=None, reference=None) -> TrainingData:
+def prepare_data(cfg: Noise2NoiseConfig, pairs: str, dims: int, multiple, data,
+                 target=None, reference=None, net_anisotropy: float = 1.0) -> TrainingData:
     """Arrange ``data`` (and ``target``, ``reference``) as ``cfg.axes`` say and build the
     pair sampler of kind ``pairs`` for a network of ``dims`` dimensions whose input
-    sides must be multiples of ``multiple``."""
+    sides must be multiples of ``multiple`` (one, or one per spatial axis). 3-D patches
+    are shaped by ``cfg.voxel_size``, else by the network's ``net_anisotropy``."""
     axes, axis = cfg.axes, cfg.axis
     arr, stack_axis = arrange_data(data, axes, axis, dims)
     axis_desc = stack_axis
@@ -334,7 +340,11 @@ def prepare_data(cfg: Noise2NoiseConfig, pairs: str, dims: int, multiple: int, d
             target = domain["_gat"].forward(np.asarray(target)).astype(np.float32)
         if reference is not None:
             reference = domain["_gat"].forward(np.asarray(reference)).astype(np.float32)
-    common = dict(dims=dims, patch=int(cfg.patch), multiple=int(multiple),
+    mults = tuple(multiple) if isinstance(multiple, (tuple, list)) else (int(multiple),)
+    aniso = anisotropy(cfg.voxel_size) if cfg.voxel_size is not None else net_anisotropy
+    patch = cfg.patch if cfg.patch is not None else DEFAULT_PATCH[dims]
+    common = dict(dims=dims, patch=int(patch), multiple=int(mults[-1]),
+                  anisotropy=float(aniso), z_multiple=int(mults[0]),
                   val_fraction=float(cfg.val_fraction), seed=cfg.seed, augment=cfg.augment,
                   val_patches=cfg.val_patches, data_range=domain.get("net_range"))
     if pairs == "two":

@@ -19,8 +19,8 @@ one the inference engine applies at denoise time, computed once on the data):
 
 Layout: the spatial axes are the last ``dims`` (2: Y, X; 3: Z, Y, X); any axes
 before them index separate images ("frames"). Patches are square in the plane
-(cubic-ish in 3-D, clamped to the data), with one of the 8 in-plane flips and
-rotations when ``augment`` is on.
+(in 3-D as deep in microns as they are wide, ``patch / anisotropy`` slices, clamped
+to the data), with one of the 8 in-plane flips and rotations when ``augment`` is on.
 
 Validation: a part of the data is held apart and never enters a training patch:
 the last ``val_fraction`` of the frames when there are enough of them, otherwise

@@ -116,7 +116,8 @@ class PairSampler:
 
     def __init__(self, arrays, *, dims: int = 2, patch: int = 64, multiple: int = 1,
                  val_fraction: float = 0.1, seed: int = 0, augment: bool = True,
-                 val_patches: int = 16, data_range=None):
+                 val_patches: int = 16, data_range=None, anisotropy: float = 1.0,
+                 z_multiple: int | None = None):
         from ..normalise import estimate_range
 
         if dims not in (2, 3):
@@ -126,6 +127,11 @@ class PairSampler:
         if self.patch < MIN_SIDE:
             raise ValueError(f"patch must be at least {MIN_SIDE} pixels, not {patch}")
         self.multiple = max(1, int(multiple))
+        # 3-D: Z step / in-plane pixel size; patches are about as deep in microns as wide
+        if not float(anisotropy) > 0:
+            raise ValueError(f"anisotropy must be positive, not {anisotropy!r}")
+        self.anisotropy = float(anisotropy)
+        self.z_multiple = self.multiple if z_multiple is None else max(1, int(z_multiple))
         self.augment = bool(augment)
         self.val_patches = max(1, int(val_patches))
         self.seed = int(seed)
@@ -217,7 +223,9 @@ class PairSampler:
             inplane = tuple(_floor_to(min(self.patch, s), m) // self.inplane_factor
                             * self.inplane_factor for s in (h, w))
         if self.dims == 3:
-            return (_floor_to(min(self.patch, self.spatial[0]), self.multiple),) + inplane
+            zm = self.z_multiple
+            depth = max(zm, int(round(self.patch / self.anisotropy / zm)) * zm)
+            return (_floor_to(min(depth, self.spatial[0]), zm),) + inplane
         return inplane
 
     # -- sampling ------------------------------------------------------------------
@@ -287,8 +295,11 @@ class PairSampler:
         self.rng.bit_generator.state = state
 
     def describe(self) -> dict:
-        return {"pairs": self.kind, "frames": self.frames, "range": [self.lo, self.hi],
-                "patch": list(self.train_patch), "validation": self.split}
+        out = {"pairs": self.kind, "frames": self.frames, "range": [self.lo, self.hi],
+               "patch": list(self.train_patch), "validation": self.split}
+        if self.dims == 3:
+            out["anisotropy"] = self.anisotropy
+        return out
 
     def _aug(self, rng, aug: bool) -> int:
         return int(rng.integers(8)) if aug else 0
