@@ -119,3 +119,20 @@ def test_cli_reads_the_voxel_size_from_the_file(tmp_path, capsys):
     assert "patches of 8x16x16" in err  # cubic, clamped to the file's 8 slices
     rc = main(["train", str(src), "--voxel-size", "1", "1", "1", "--steps", "1"])
     assert rc == 2 and "--voxel-size is for 3-D training" in capsys.readouterr().err
+
+
+def test_automatic_pairs_treat_volumes_as_the_frames():
+    from napari_denoise.core.training.strategy import choose_pairs
+
+    rng = np.random.default_rng(3)
+    # a volume whose slices look alike (thick, smooth): its planes are not frames in 3-D
+    z = np.linspace(0, 1, 12)[:, None, None]
+    y, x = np.mgrid[0:128, 0:128] / 128.0
+    scene = (100 + 400 * np.sin(3 * x + 2 * y + 0.1 * z) ** 2).astype(np.float32)
+    vol = scene + rng.normal(0, 10, scene.shape).astype(np.float32)
+    pairs, why = choose_pairs(vol, "ZYX", dims=3)
+    assert pairs == "blindspot" and "single volume" in why
+    # captures of a still volume: each volume against the mean of the others
+    caps = scene[None] + rng.normal(0, 10, (4,) + scene.shape).astype(np.float32)
+    pairs, why = choose_pairs(caps, "TZYX", dims=3)
+    assert pairs == "others" and "other volumes" in why

@@ -116,6 +116,9 @@ def test_other_pairs_take_no_stack_axis():
     (TrainSettings(data=STACK, pairs="two"), "second capture"),
     (TrainSettings(data=STACK, pairs="two", target=LayerInfo("b", (5, 48, 48))), "must match"),
     (TrainSettings(data=STACK, reference=LayerInfo("r", (48, 40))), "reference 'r'"),
+    (TrainSettings(data=STACK, dims=3), "no Z axis"),
+    (TrainSettings(data=LayerInfo("v", (8, 48, 48), axes="ZYX"), dims=3,
+                   init="drunet_gray"), "networks to start from are 2-D"),
 ])
 def test_settings_that_cannot_work_are_messages(settings, words):
     with pytest.raises(DenoiseError, match=words):
@@ -138,3 +141,15 @@ def test_a_reference_may_be_one_image_of_the_data():
 def test_bad_values_are_the_configs_one_line_errors():
     with pytest.raises(ValueError, match="batch"):
         TrainSettings(data=STACK, batch=0).to_config()
+
+
+def test_volumes_train_a_3d_network_shaped_by_the_layer_scale():
+    vol = LayerInfo("v", (3, 10, 48, 48), axes="TZYX", scale=(1.0, 0.5, 0.125, 0.125))
+    cfg = TrainSettings(data=vol, dims=3, pairs="auto", axis=1).to_config()
+    assert cfg.dims == 3 and cfg.voxel_size == (0.5, 0.125, 0.125)
+    assert cfg.axis == 0  # Z lies inside the volume: the frames are along T
+    # no scale: cubic voxels; a Z stack alone: no stack axis
+    cfg = TrainSettings(data=LayerInfo("z", (10, 48, 48), axes="ZYX"), dims=3,
+                        pairs="auto", axis=0).to_config()
+    assert cfg.dims == 3 and cfg.voxel_size is None and cfg.axis is None
+    assert TrainSettings(data=vol).to_config().dims is None  # planes by default

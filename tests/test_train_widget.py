@@ -379,3 +379,26 @@ def test_errors_are_notifications(viewer_train, qtbot, notes, monkeypatch):
     _wait(qtbot, w.train())
     assert len(notes["error"]) == 1 and "diverged" in notes["error"][0]
     assert w.train_button.enabled
+
+
+def test_volumes_train_a_3d_network_from_the_layer_scale(viewer_train, qtbot, notes):
+    viewer, w = viewer_train
+    rng = np.random.default_rng(4)
+    vols = (_scene(32)[None, None] + rng.normal(0, 0.1, (3, 8, 32, 32))).astype(np.float32)
+    layer = viewer.add_image(vols, name="vols", axis_labels=("t", "z", "y", "x"),
+                             scale=(1.0, 0.5, 0.125, 0.125))
+    w.data_layer.value = layer
+    assert w.patch.value == 64
+    w.dims.value = 3
+    assert w.patch.value == 32  # the core's 3-D default
+    _tiny(w, layer, steps=3)
+    w.dims.value = 3
+    w.pairs.value = "others"
+    w.patch.value = 16
+    _wait(qtbot, w.train())
+    assert not notes["error"], notes["error"]
+    card = w.trained.card
+    assert card["dims"] == 3 and card["arch_args"]["anisotropy"] == 4.0
+    assert card["training"]["patch"] == [4, 16, 16]
+    w.dims.value = 2
+    assert w.patch.value == 16  # a patch the user chose stays

@@ -61,6 +61,7 @@ class TrainWidget(TrainPreviews):
         self.data_layer.changed.connect(self._on_data_changed)
         self.pairs.changed.connect(self._on_pairs_changed)
         self.init.changed.connect(self._on_init_changed)
+        self.dims.changed.connect(self.show_dims)
         self.train_button.changed.connect(self.train)
         self.stop_button.changed.connect(self.stop)
         self.resume_button.changed.connect(self.resume)

@@ -20,8 +20,9 @@ from .denoise_controls import device_choices
 from .denoise_models import available_models, model_key
 from ._panel import MoreSettings, ScrollPanel
 from .train_plot import LossPlot
-from .train_settings import (ARCH_ARGS, ARCHS, AUTO_INIT, DISTANCES, LOSSES, NO_INIT, PAIR_HELP, PAIRS,
-                             SIZES, LayerInfo, TrainSettings, stack_axis_choices)
+from .train_settings import (ARCH_ARGS, ARCHS, AUTO_INIT, DIMS, DISTANCES, LOSSES, NO_INIT,
+                             PAIR_HELP, PAIRS, SIZES, LayerInfo, TrainSettings,
+                             stack_axis_choices)
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -35,7 +36,8 @@ def layer_info(layer: Image | None) -> LayerInfo | None:
     return LayerInfo(name=layer.name, shape=tuple(data.shape), dtype=str(np.dtype(data.dtype)),
                      axes=layer_axes(layer), rgb=bool(layer.rgb),
                      multiscale=bool(layer.multiscale),
-                     axis_labels=tuple(str(a) for a in layer.axis_labels))
+                     axis_labels=tuple(str(a) for a in layer.axis_labels),
+                     scale=tuple(float(v) for v in layer.scale))
 
 
 def _row(name: str, widgets: list, label: str = " ") -> Container:
@@ -56,7 +58,8 @@ class TrainControls(ScrollPanel):
         self._make_data_controls()
         self._make_network_controls()
         self._make_run_controls()
-        self.more = MoreSettings([self.reference_layer, self.model, self.size, self.patch,
+        self.more = MoreSettings([self.reference_layer, self.dims, self.model, self.size,
+                                  self.patch,
                                   self.batch, self.lr, self.loss, self.device])
         self.extend([
             self.data_layer, self.pairs, self.pairs_info, self.target_layer, self.axis,
@@ -93,6 +96,10 @@ class TrainControls(ScrollPanel):
                     "validation PSNR to the plot")
 
     def _make_network_controls(self):
+        self.dims = ComboBox(name="dims", label="Network on", choices=DIMS, value=2,
+                             tooltip="planes: a 2-D network on every plane (can start from a "
+                                     "shipped network); volumes: a 3-D network on Z stacks, "
+                                     "patches shaped by the layer's voxel size (scale)")
         self.model = ComboBox(name="model", label="Network", choices=ARCHS, value="unet")
         self.size = ComboBox(name="size", label="Size", choices=SIZES, value="standard",
                              tooltip="Network width/depth: bigger learns more, trains slower")
@@ -193,7 +200,7 @@ class TrainControls(ScrollPanel):
             pairs=pairs, axis=self.axis.value, distance=self.distance.value,
             model=self.model.value, size=self.size.value, init=self.init.value,
             patch=int(self.patch.value), batch=int(self.batch.value),
-            lr=float(self.lr.value), loss=self.loss.value,
+            dims=int(self.dims.value), lr=float(self.lr.value), loss=self.loss.value,
             minutes=float(self.minutes.value), steps=int(self.steps.value),
             device=self.device.value or "auto", name=self.model_name.value,
             data=layer_info(self.data_layer.value),
@@ -230,6 +237,14 @@ class TrainControls(ScrollPanel):
         fine_tune = self.init.value not in (None, NO_INIT)
         self.model.enabled = not fine_tune
         self.size.enabled = not fine_tune
+
+    def show_dims(self) -> None:
+        """A 3-D patch holds far more voxels: the core's default patch for each."""
+        from ..core.training.n2n_setup import DEFAULT_PATCH
+
+        dims = int(self.dims.value)
+        if int(self.patch.value) == DEFAULT_PATCH[5 - dims]:
+            self.patch.value = DEFAULT_PATCH[dims]
 
     def set_busy(self, running: bool, *, resumable: bool, trained: bool) -> None:
         try:

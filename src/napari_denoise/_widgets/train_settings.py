@@ -55,6 +55,7 @@ ARCH_ARGS = {
               "standard": None, "large": {"depth": 20, "features": 64}},
 }
 DISTANCES = [("1 (adjacent frames)", 1), ("any (still sample)", "any")]
+DIMS = [("planes (2-D)", 2), ("volumes (3-D)", 3)]
 #: the "Start from" choice of random weights
 NO_INIT = "__none__"
 #: the "Start from" choice of the shipped network for the data's noise
@@ -74,6 +75,7 @@ class LayerInfo:
     rgb: bool = False
     multiscale: bool = False
     axis_labels: tuple = ()
+    scale: tuple = ()              # the layer's scale, one per axis (voxel sizes)
 
     @property
     def ndim(self) -> int:
@@ -119,6 +121,7 @@ class TrainSettings:
     #                                data's noise); None or NO_INIT: random weights
     patch: int = 64
     batch: int = 8
+    dims: int = 2                  # 3: a 3-D network on the layer's Z, Y, X volumes
     lr: float = 0.0                # 0: the trainer's default
     loss: str = "l2"
     minutes: float = 5.0           # 0: no time limit
@@ -172,10 +175,33 @@ class TrainSettings:
             args = ARCH_ARGS.get(self.model, {}).get(self.size)
             if args:
                 opts["arch_args"] = dict(args)
+        if int(self.dims) == 3:
+            opts.update(self._volume_options(opts))
         if float(self.lr) > 0:
             opts["lr"] = float(self.lr)
         opts["steps"], opts["minutes"] = self.budget()
         return Noise2NoiseConfig(**opts)
+
+    def _volume_options(self, opts: dict) -> dict:
+        """dims=3, the voxel size from the layer's scale; the stack axis only outside the
+        volume (T of TZYX)."""
+        data = self.data
+        axes = data.axes if len(data.axes) == len(data.shape) else ""
+        if "Z" not in axes or data.rgb:
+            raise DenoiseError(f"'{data.name}' has no Z axis (axes {axes or 'unknown'}): a "
+                               f"3-D network trains on volumes; choose 'planes (2-D)'")
+        if self.fine_tune and self.init != AUTO_INIT:
+            raise DenoiseError("the networks to start from are 2-D: for a 3-D network "
+                               "choose 'automatic' or 'none' under 'Start from'")
+        out: dict = {"dims": 3}
+        if opts.get("axis") is not None and axes[int(opts["axis"])] == "Z":
+            out["axis"] = axes.index("T") if "T" in axes else None
+        scale = tuple(float(v) for v in data.scale)
+        if len(scale) == len(axes):
+            vs = tuple(scale[axes.index(a)] for a in "ZYX")
+            if vs != (1.0, 1.0, 1.0) and min(vs) > 0:
+                out["voxel_size"] = vs
+        return out
 
     def stack_axis(self) -> int:
         """The stack axis of neighbouring-frame pairs (it must hold two frames)."""

@@ -205,7 +205,8 @@ def _run_train(args) -> int:
         from ..core.training.strategy import choose_pairs
 
         try:
-            pairs, why = choose_pairs(data, axes, target=target, axis=axis)
+            pairs, why = choose_pairs(data, axes, target=target, axis=axis,
+                                     dims=args.dims or 2)
         except ValueError as exc:
             raise CLIError(str(exc), 2) from None
         if not args.quiet:

@@ -51,7 +51,7 @@ class Noise2NoiseTrainer:
             from .strategy import choose_pairs
 
             pairs, self.pairs_reason = choose_pairs(data, cfg.axes, target=target,
-                                                    axis=cfg.axis)
+                                                    axis=cfg.axis, dims=cfg.dims or 2)
         if pairs == "two" and target is None:
             raise ValueError("pairs='two' needs the second capture as target=")
         if target is not None and pairs != "two":

@@ -26,13 +26,14 @@ SINGLE_IMAGE = "blindspot"
 MAX_TEST_PLANES = 6
 
 
-def _stack_planes(data, axes, axis) -> tuple[list, int]:
+def _stack_planes(data, axes, axis, dims: int = 2) -> tuple[list, int]:
     """Up to MAX_TEST_PLANES consecutive 2-D planes along the stack axis (other leading
-    axes at their first index), and the number of planes along it (0: no stack)."""
+    axes at their first index; in 3-D the middle plane of each volume), and the number
+    of planes along it (0: no stack)."""
     from .n2n_setup import arrange_data
 
-    arr, stack_axis = arrange_data(data, axes, axis, 2)
-    lead = arr.ndim - 2
+    arr, stack_axis = arrange_data(data, axes, axis, dims)
+    lead = arr.ndim - dims
     if lead <= 0 or stack_axis is None:
         return [], 0
     stack_axis = int(stack_axis) % arr.ndim
@@ -40,25 +41,32 @@ def _stack_planes(data, axes, axis) -> tuple[list, int]:
         return [], 0
     n = int(arr.shape[stack_axis])
     moved = np.moveaxis(arr, stack_axis, 0)
-    moved = moved.reshape((n, -1) + moved.shape[-2:])[:, 0]
+    moved = moved.reshape((n, -1) + moved.shape[-dims:])[:, 0]
+    if dims == 3:
+        moved = moved[:, moved.shape[1] // 2]
     start = max(0, (n - MAX_TEST_PLANES) // 2)
     return [np.asarray(moved[i]) for i in range(start, min(n, start + MAX_TEST_PLANES))], n
 
 
-def choose_pairs(data, axes: str | None = None, *, target=None, axis=None) -> tuple[str, str]:
+def choose_pairs(data, axes: str | None = None, *, target=None, axis=None,
+                 dims: int = 2) -> tuple[str, str]:
     """The training pairs for ``data`` (``"two"``, ``"others"`` or :data:`SINGLE_IMAGE`)
-    and the reason, in words."""
+    and the reason, in words. With ``dims=3`` the frames are whole volumes (T of TZYX)."""
     if target is not None:
         return "two", "a second capture of the same scene was given"
     from ..noise_frames import independent_captures
 
-    planes, n = _stack_planes(data, axes, axis)
+    unit = "volume" if dims == 3 else "image"
+    planes, n = _stack_planes(data, axes, axis, dims)
     if n < 2:
-        return SINGLE_IMAGE, ("a single image: blind spot (Noise2Void), the single-image "
-                              "strategy measured best")
+        return SINGLE_IMAGE, (f"a single {unit}: blind spot (Noise2Void), the single-image "
+                              f"strategy measured best")
     still, why = independent_captures(planes)
+    kind = "volumes" if dims == 3 else "planes"
     if still:
-        return "others", (f"a stack of {n} captures of a still scene ({why}): each frame "
-                          f"against the mean of the other frames")
-    return SINGLE_IMAGE, (f"a stack of {n} planes that are not captures of one still scene "
-                          f"({why}): blind spot (Noise2Void) on every plane")
+        frame = "volume" if dims == 3 else "frame"
+        return "others", (f"a stack of {n} captures of a still scene ({why}): each {frame} "
+                          f"against the mean of the other {frame}s")
+    return SINGLE_IMAGE, (f"a stack of {n} {kind} that are not captures of one still scene "
+                          f"({why}): blind spot (Noise2Void) on every "
+                          f"{'volume' if dims == 3 else 'plane'}")
