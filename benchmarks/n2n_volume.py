@@ -13,7 +13,11 @@ ADU, data range = its max - min).
 
 Methods (every one called as a user calls it, wall clock around training + denoising):
 - noisy, average (of the 4 captures), pretrained (denoise(model="auto") of capture 1:
-  the shipped network on every plane with its noise map)
+  the shipped network on every plane with its noise map, the noise estimated on that
+  volume alone), pretrained+stack-fit (the same with sigma=estimate_noise(captures,
+  axes="TZYX", model="auto"): fitted on the differences of the captures, as training
+  fits it), pretrained+gaussian (the same with a Gaussian estimate of the captures:
+  what the automatic model chose for these sparse scenes before 2026-12-02)
 - 3d-voxel   train_noise2noise(captures, axes="TZYX", dims=3, voxel_size=...): patches
              as deep in microns as wide, the U-Net pooling thick slices in-plane first
 - 3d-cubic   the same without voxel_size (cubic patches and pooling, as before)
@@ -38,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import load_json, machine, save_json  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-BASELINES = ["noisy", "average", "pretrained"]
+BASELINES = ["noisy", "average", "pretrained", "pretrained+stack-fit", "pretrained+gaussian"]
 TIMED = ["3d-voxel", "3d-cubic", "2d-default"]
 PIXEL = 0.1  # um, in-plane and the fine grid's Z
 
@@ -109,6 +113,11 @@ def run(method: str, caps, voxel, k: int, minutes: float | None):
         return caps.mean(0), {}
     if method == "pretrained":
         return nd.denoise(caps[k], model="auto", axes="ZYX", device="cpu"), {}
+    if method in ("pretrained+stack-fit", "pretrained+gaussian"):
+        est = nd.estimate_noise(caps, axes="TZYX",
+                                model="auto" if method.endswith("fit") else "gaussian")
+        out = nd.denoise(caps[k], model="auto", sigma=est, axes="ZYX", device="cpu")
+        return out, {"noise": str(est)}
     kw = dict(axes="TZYX", pairs="auto", minutes=minutes, seed=0, device="cpu")
     if method == "3d-voxel":
         trained = nd.train_noise2noise(caps, dims=3, voxel_size=voxel, **kw)
