@@ -103,11 +103,13 @@ def spread_planes(arr, axes: str, max_planes: int) -> list:
 
 def frame_runs(arr, axes: str, max_frames: int) -> list[list]:
     """Consecutive 2-D planes along T (or Z when there is no T), one run per channel:
-    the frames a difference-based noise fit compares."""
+    the frames a difference-based noise fit compares. Along T, at the middle Z plane (a
+    volume's first plane is often above the sample: little signal to fit over)."""
     v = to_canonical(arr, axes)
     along_t = "T" in axes
     n = min(v.shape[0] if along_t else v.shape[1], max_frames)
-    return [[v[i, 0, c] if along_t else v[0, i, c] for i in range(n)]
+    z = v.shape[1] // 2
+    return [[v[i, z, c] if along_t else v[0, i, c] for i in range(n)]
             for c in range(v.shape[2])]
 
 
