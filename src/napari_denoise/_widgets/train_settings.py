@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import DenoiseError
-from ..core.training.n2n_config import LOSSES, Noise2NoiseConfig
+from ..core.training.n2n_config import LOSSES, Noise2NoiseConfig, voxel_size_from_scale
 
 PAIRS = [("automatic (from the data)", "auto"),
          ("neighbouring frames (Noise2Noise)", "neighbors"),
@@ -196,11 +196,9 @@ class TrainSettings:
         out: dict = {"dims": 3}
         if opts.get("axis") is not None and axes[int(opts["axis"])] == "Z":
             out["axis"] = axes.index("T") if "T" in axes else None
-        scale = tuple(float(v) for v in data.scale)
-        if len(scale) == len(axes):
-            vs = tuple(scale[axes.index(a)] for a in "ZYX")
-            if vs != (1.0, 1.0, 1.0) and min(vs) > 0:
-                out["voxel_size"] = vs
+        vs = voxel_size_from_scale(axes, data.scale)
+        if vs is not None:
+            out["voxel_size"] = vs
         return out
 
     def stack_axis(self) -> int:

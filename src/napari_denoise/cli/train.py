@@ -277,13 +277,12 @@ def _voxel_size(args, meta):
         if args.dims != 3:
             raise CLIError("--voxel-size is for 3-D training: add --dims 3", 2)
         return tuple(args.voxel_size), "--voxel-size"
-    if args.dims != 3 or args.axes or not all(a in meta.axes for a in "ZYX"):
+    if args.dims != 3 or args.axes:
         return None, ""
-    scale = dict(zip(meta.axes, meta.scale))
-    vs = tuple(float(scale[a]) for a in "ZYX")
-    if vs == (1.0, 1.0, 1.0):
-        return None, ""
-    return vs, "from the file"
+    from ..core.training.n2n_config import voxel_size_from_scale
+
+    vs = voxel_size_from_scale(meta.axes, meta.scale)
+    return vs, ("from the file" if vs is not None else "")
 
 
 def _init(args):

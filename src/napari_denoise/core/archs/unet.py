@@ -10,7 +10,8 @@ level's receptive field stays about as deep in microns as it is wide.
 
 from __future__ import annotations
 
-import numpy as np
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -60,7 +61,7 @@ class UNet(nn.Module):
         self.size_multiple = 2 ** levels
         if dims == 3:
             self.pools = pool_plan(levels, anisotropy)
-            self.size_multiples = tuple(int(np.prod([p[a] for p in self.pools]))
+            self.size_multiples = tuple(math.prod(p[a] for p in self.pools)
                                         for a in range(3))
         else:
             self.pools = [2] * levels

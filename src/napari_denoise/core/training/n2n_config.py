@@ -248,3 +248,13 @@ def anisotropy(voxel_size) -> float:
         return 1.0
     z, y, x = voxel_size
     return float(z) / math.sqrt(float(y) * float(x))
+
+
+def voxel_size_from_scale(axes: str, scale) -> tuple | None:
+    """The (Z, Y, X) voxel size among a file's or a layer's per-axis ``scale`` (None
+    without a Z axis, or when every size is 1: napari's and the readers' "unknown")."""
+    if not axes or len(tuple(scale)) != len(axes) or not all(a in axes for a in "ZYX"):
+        return None
+    sizes = dict(zip(axes, (float(v) for v in scale)))
+    vs = tuple(sizes[a] for a in "ZYX")
+    return None if vs == (1.0, 1.0, 1.0) or min(vs) <= 0 else vs

@@ -317,11 +317,12 @@ class TrainingData:
     data_dtype: str
 
 
-def prepare_data(cfg: Noise2NoiseConfig, pairs: str, dims: int, multiple, data,
-                 target=None, reference=None, net_anisotropy: float = 1.0) -> TrainingData:
+def prepare_data(cfg: Noise2NoiseConfig, pairs: str, dims: int, multiple: int, data,
+                 target=None, reference=None, *, z_multiple: int | None = None,
+                 net_anisotropy: float = 1.0) -> TrainingData:
     """Arrange ``data`` (and ``target``, ``reference``) as ``cfg.axes`` say and build the
     pair sampler of kind ``pairs`` for a network of ``dims`` dimensions whose input
-    sides must be multiples of ``multiple`` (one, or one per spatial axis). 3-D patches
+    sides must be multiples of ``multiple`` (in 3-D, Z of ``z_multiple``). 3-D patches
     are shaped by ``cfg.voxel_size``, else by the network's ``net_anisotropy``."""
     axes, axis = cfg.axes, cfg.axis
     arr, stack_axis = arrange_data(data, axes, axis, dims)
@@ -340,11 +341,10 @@ def prepare_data(cfg: Noise2NoiseConfig, pairs: str, dims: int, multiple, data,
             target = domain["_gat"].forward(np.asarray(target)).astype(np.float32)
         if reference is not None:
             reference = domain["_gat"].forward(np.asarray(reference)).astype(np.float32)
-    mults = tuple(multiple) if isinstance(multiple, (tuple, list)) else (int(multiple),)
     aniso = anisotropy(cfg.voxel_size) if cfg.voxel_size is not None else net_anisotropy
     patch = cfg.patch if cfg.patch is not None else DEFAULT_PATCH[dims]
-    common = dict(dims=dims, patch=int(patch), multiple=int(mults[-1]),
-                  anisotropy=float(aniso), z_multiple=int(mults[0]),
+    common = dict(dims=dims, patch=int(patch), multiple=int(multiple),
+                  anisotropy=float(aniso), z_multiple=z_multiple,
                   val_fraction=float(cfg.val_fraction), seed=cfg.seed, augment=cfg.augment,
                   val_patches=cfg.val_patches, data_range=domain.get("net_range"))
     if pairs == "two":

@@ -77,9 +77,9 @@ class Noise2NoiseTrainer:
             self.total = None  # estimated from the first steps' speed
 
         m = net.module
-        prepared = prepare_data(cfg, pairs, self.dims,
-                                getattr(m, "size_multiples", int(getattr(m, "size_multiple", 1))),
-                                data, target, reference,
+        mults = getattr(m, "size_multiples", None) or (int(getattr(m, "size_multiple", 1)),)
+        prepared = prepare_data(cfg, pairs, self.dims, mults[-1], data, target, reference,
+                                z_multiple=mults[0],
                                 net_anisotropy=float(getattr(m, "anisotropy", 1.0)))
         self.sampler, self.reference = prepared.sampler, prepared.reference
         net = wrap_noise_map(net, data, cfg.axes, self.sampler)

@@ -56,17 +56,15 @@ def choose_pairs(data, axes: str | None = None, *, target=None, axis=None,
         return "two", "a second capture of the same scene was given"
     from ..noise_frames import independent_captures
 
-    unit = "volume" if dims == 3 else "image"
+    one, many, frame = ("volume", "volumes", "volume") if dims == 3 else ("image", "planes",
+                                                                          "frame")
     planes, n = _stack_planes(data, axes, axis, dims)
     if n < 2:
-        return SINGLE_IMAGE, (f"a single {unit}: blind spot (Noise2Void), the single-image "
+        return SINGLE_IMAGE, (f"a single {one}: blind spot (Noise2Void), the single-image "
                               f"strategy measured best")
     still, why = independent_captures(planes)
-    kind = "volumes" if dims == 3 else "planes"
     if still:
-        frame = "volume" if dims == 3 else "frame"
         return "others", (f"a stack of {n} captures of a still scene ({why}): each {frame} "
                           f"against the mean of the other {frame}s")
-    return SINGLE_IMAGE, (f"a stack of {n} {kind} that are not captures of one still scene "
-                          f"({why}): blind spot (Noise2Void) on every "
-                          f"{'volume' if dims == 3 else 'plane'}")
+    return SINGLE_IMAGE, (f"a stack of {n} {many} that are not captures of one still scene "
+                          f"({why}): blind spot (Noise2Void) on every {many[:-1]}")
