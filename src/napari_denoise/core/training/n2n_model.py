@@ -128,7 +128,10 @@ def card_metrics(trainer) -> dict:
                "best_step": trainer.best_step, "steps": int(trainer.step),
                "pairs": trainer.pairs, "loss": trainer.loss_kind,
                "validation": trainer.sampler.split, "seconds": round(trainer.seconds, 1),
-               "device": str(trainer.device)}
+               "device": str(trainer.device),
+               "selection": ("SURE: estimated error of the output against the clean image"
+                             if getattr(trainer, "sure_noise", None) is not None
+                             else "validation loss")}
     if trainer.reference is not None and trainer.history:
         best = [h for h in trainer.history if h["step"] == trainer.best_step]
         metrics["val_psnr"] = best[0]["val_psnr"] if best else None

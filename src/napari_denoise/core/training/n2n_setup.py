@@ -221,19 +221,17 @@ def wrap_noise_map(net: Network, data, axes, sampler) -> Network:
         return net
     from ..archs.mapped import NoiseMapped
 
-    lo, hi = float(sampler.lo), float(sampler.hi)
-    scale = max(hi - lo, 1e-12)
+    from .sure import sampler_noise
+
+    est = net.noise_est
     dom = getattr(sampler, "noise_domain", None) or {}
-    if dom.get("noise_domain") == "gat":  # stabilised: unit variance everywhere
-        gain, offset, read = 0.0, 0.0, 1.0 / scale**2
-    else:
-        est = net.noise_est if net.noise_est is not None else data_noise(data, axes)
-        gain = float(est.gain) / scale
-        offset = (float(est.black_level) - lo) / scale
-        read = float(est.sigma) ** 2 / scale**2
-        if gain == 0.0 and read == 0.0:
-            raise ValueError("no noise found in the data (constant image?): nothing to "
-                             "fine-tune a denoiser on")
+    if est is None and dom.get("noise_domain") != "gat":
+        est = data_noise(data, axes)
+    v = sampler_noise(est, sampler)
+    gain, offset, read = v.gain, v.offset, v.read
+    if gain == 0.0 and read == 0.0:
+        raise ValueError("no noise found in the data (constant image?): nothing to "
+                         "fine-tune a denoiser on")
     if isinstance(net.module, NoiseMapped):  # fine-tuned before: fitted to these data now
         net.module.set_noise(gain, offset, read)
         args = dict(net.arch_args, gain=gain, offset=offset, read=read)
@@ -243,6 +241,27 @@ def wrap_noise_map(net: Network, data, axes, sampler) -> Network:
     mapped = NoiseMapped(**args)
     mapped.net.load_state_dict(net.module.state_dict())
     return Network(mapped, "mapped", args, 2, net.init_name, net.init_card)
+
+
+def selection_noise(net: Network, data, axes, sampler):
+    """The noise variance (:class:`.sure.NoiseVariance`, in the network's units) that
+    scores single-image checkpoints by SURE: the fine-tuned network's own map model, else
+    fitted on ``data``; None when no noise model can be had (then the self-supervised
+    validation loss chooses)."""
+    from .sure import NoiseVariance, sampler_noise
+
+    m = net.module
+    if hasattr(m, "set_noise"):  # a map-taking network, wrapped: its noise model
+        return NoiseVariance(float(m.gain), float(m.offset), float(m.read))
+    try:
+        est = net.noise_est
+        dom = getattr(sampler, "noise_domain", None) or {}
+        if est is None and dom.get("noise_domain") != "gat":
+            est = data_noise(data, axes)
+        v = sampler_noise(est, sampler)
+    except (ValueError, RuntimeError, np.linalg.LinAlgError):
+        return None
+    return v if v.gain > 0 or v.read > 0 else None
 
 
 def _from_scratch(cfg: Noise2NoiseConfig) -> Network:

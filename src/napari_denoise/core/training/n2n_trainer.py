@@ -15,11 +15,16 @@ from .n2n_checkpoint import load_checkpoint, save_checkpoint
 from .n2n_config import (DEFAULT_FINETUNE_LR, DEFAULT_FINETUNE_STEPS, DEFAULT_LR,
                          DEFAULT_STEPS, Noise2NoiseConfig)
 from .n2n_model import TrainedModel, model_card, safe_name, setup_words
-from .n2n_setup import build_network, pointwise_loss, prepare_data, wrap_noise_map
+from .n2n_setup import (build_network, pointwise_loss, prepare_data, selection_noise,
+                        wrap_noise_map)
 from .pairs import subsample
 from .schedule import warmup_cosine
+from .sure import mc_sure, variance_map
 
 MIN_LR_RATIO = 0.01
+#: strategies whose own validation loss scores a masked or sub-sampled prediction, not
+#: the output: their checkpoints (and the starting network) are chosen by SURE
+SINGLE_IMAGE = ("blindspot", "subsample")
 PROBE_STEPS = 5  # steps timed to size the schedule when only minutes are given
 
 
@@ -83,10 +88,13 @@ class Noise2NoiseTrainer:
                                 net_anisotropy=float(getattr(m, "anisotropy", 1.0)))
         self.sampler, self.reference = prepared.sampler, prepared.reference
         net = wrap_noise_map(net, data, cfg.axes, self.sampler)
+        self.sure_noise = (selection_noise(net, data, cfg.axes, self.sampler)
+                           if pairs in SINGLE_IMAGE else None)
         self.arch, self.arch_args = net.arch, net.arch_args
         self.axis_desc, self.axes = prepared.axis_desc, cfg.axes
         self.data_shape, self.data_dtype = prepared.data_shape, prepared.data_dtype
         self._val_ref = None
+        self._sure_v = None  # the validation patches' noise variance, for SURE
         self.name = (safe_name(cfg.name) if cfg.name
                      else time.strftime(f"n2n_{pairs}_%Y%m%d_%H%M%S"))
         self._start_optimisation(net.module, torch)
@@ -221,14 +229,16 @@ class Noise2NoiseTrainer:
                                      f"try a lower lr")
         return value
 
-    def _forward_chunks(self, a):
+    def _forward_chunks(self, a, exact: bool = False):
+        """The network on the patches ``a`` in eval mode (in chunks of a batch);
+        ``exact``: in float32 also on CUDA (finite differences need it)."""
         import torch
 
         outs = []
         with torch.inference_mode():
             for i in range(0, a.shape[0], self.batch_size):
                 x = self._tensor(np.ascontiguousarray(a[i:i + self.batch_size]))
-                if self.device.type == "cuda":  # as the inference engine
+                if self.device.type == "cuda" and not exact:  # as the inference engine
                     with self._autocast():
                         y = self.model(x)
                 else:
@@ -237,7 +247,10 @@ class Noise2NoiseTrainer:
         return np.concatenate(outs)
 
     def validate(self) -> tuple[float | None, float | None]:
-        """(validation loss, validation PSNR in dB or None) of the current model."""
+        """(validation loss, validation PSNR in dB or None) of the current model; for
+        single-image strategies with a noise model the loss is SURE's estimate of the
+        output's mean squared error (:mod:`.sure`), the masked loss is kept in
+        ``self.last_masked``."""
         import torch
 
         vb = self.sampler.val_batch()
@@ -251,6 +264,12 @@ class Noise2NoiseTrainer:
             val = float((self._pw(d) * m).sum() / m.sum().clamp_min(1.0))
         else:
             val = float(self._pw(d).mean())
+        self.last_masked = val
+        if self.sure_noise is not None:
+            if self._sure_v is None:
+                self._sure_v = variance_map(vb.noisy, self.sure_noise)
+            val = mc_sure(lambda a: self._forward_chunks(a, exact=True), vb.noisy,
+                          self._sure_v, seed=self.seed)
         score = None
         if self.reference is not None:
             if self._val_ref is None:
@@ -269,7 +288,10 @@ class Noise2NoiseTrainer:
         n = len(self.losses)
         entry = {"step": self.step,
                  "loss": float(np.mean(self.losses[-self.val_every:])) if n else None,
-                 "val_loss": val, "val_psnr": score, "lr": self.lr_at(max(0, self.step - 1)),
+                 "val_loss": val, "val_psnr": score,
+                 **({"val_masked": self.last_masked} if self.sure_noise is not None
+                    else {}),
+                 "lr": self.lr_at(max(0, self.step - 1)),
                  "elapsed": round(self.seconds + elapsed, 3)}
         self.history.append(entry)
         if val < self.best_val:
