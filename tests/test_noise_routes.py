@@ -67,6 +67,10 @@ def test_model_auto_uses_the_poisson_model_when_shipped(pg):
     rng = np.random.default_rng(2)
     gauss = (data.camera()[:256, :256] / 255.0 + rng.normal(0, 0.05, (256, 256))).astype(np.float32)
     assert _run(gauss, "auto").info["model"] == DEFAULT_MODEL
+    # a Poisson-Gaussian fit the caller made (of the whole stack, say) chooses the same
+    est = nd.estimate_noise(pg, model="poisson-gaussian")
+    assert _run(pg, "auto", sigma=est).info["model"] == POISSON_MODEL
+    assert _run(pg, "ffdnet_gray", sigma=est).info["model"] == "ffdnet_gray"  # named: kept
     # colour photos with shot noise keep the natural-image model (with the map)
     rgb = np.stack([pg, pg * 0.8, pg * 0.6], -1)
     r = _run(rgb, "auto")
