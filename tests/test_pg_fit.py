@@ -6,7 +6,7 @@ import pytest
 from scipy.ndimage import gaussian_filter
 from skimage import data
 
-from napari_denoise._sample_data import noisy_stack, noisy_timeseries
+from napari_denoise._sample_data import cell_phantom, noisy_stack, noisy_timeseries
 from napari_denoise.core.noise import estimate_noise
 from napari_denoise.core.noise_frames import independent_captures
 
@@ -81,39 +81,12 @@ def test_detection_rejects_copies_structure_and_drift():
 
 
 def _thin_slices(step=4, photons=30.0, seed=0):
-    """One camera volume through a blurred cell (nuclei with texture, filaments, a faint
-    cytoplasm; PSF 3x longer in Z) on a 0.1 um grid, sampled every ``step`` planes:
-    neighbouring slices look alike, but the sample changes slowly from slice to slice.
-    Gain 2 ADU per photon, offset 100, read noise 3 (benchmarks/n2n_volume.py's)."""
-    rng = np.random.default_rng(seed)
-    shape = (96, 160, 160)
-    zz, yy, xx = np.ogrid[:shape[0], :shape[1], :shape[2]]
-    texture = gaussian_filter(rng.standard_normal(shape).astype(np.float32), 3)
-    texture /= texture.std()
-    vol = np.zeros(shape, np.float32)
-    for _ in range(10):  # nuclei
-        c = rng.uniform([8, 16, 16], [88, 144, 144])
-        r = rng.uniform(8, 18, 3)
-        inside = ((zz - c[0]) / r[0]) ** 2 + ((yy - c[1]) / r[1]) ** 2 + \
-            ((xx - c[2]) / r[2]) ** 2 <= 1
-        vol = np.where(inside, np.maximum(vol, rng.uniform(0.35, 0.6) * (1 + 0.3 * texture)),
-                       vol)
-    for _ in range(40):  # filaments: smooth random curves
-        p, v = rng.uniform([0, 0, 0], shape), rng.standard_normal(3)
-        v /= np.linalg.norm(v)
-        level = rng.uniform(0.5, 1.0)
-        for _ in range(400):
-            v = v + 0.15 * rng.standard_normal(3)
-            v /= np.linalg.norm(v)
-            p = p + 0.5 * v
-            i = np.round(p).astype(int)
-            if np.any(i < 0) or np.any(i >= shape):
-                break
-            vol[tuple(i)] = max(vol[tuple(i)], level * 4)
-    cyto = gaussian_filter(rng.random(shape).astype(np.float32), 8)
-    vol += 0.15 * (cyto - cyto.min()) / (np.ptp(cyto) + 1e-6)
-    vol = gaussian_filter(vol, (2.5, 0.8, 0.8))
-    lam = 1.0 + photons * vol[step // 2::step] / vol.max()
+    """One camera volume through a blurred cell (:func:`cell_phantom`, 0.1 um grid)
+    sampled every ``step`` planes: neighbouring slices look alike, but the sample
+    changes slowly from slice to slice. Gain 2 ADU per photon, offset 100, read noise 3
+    (benchmarks/n2n_volume.py's camera)."""
+    fine = cell_phantom(seed=seed)
+    lam = 1.0 + photons * fine[step // 2::step]
     rng = np.random.default_rng(seed + 1)
     z = 100 + 2.0 * rng.poisson(lam) + 3.0 * rng.standard_normal(lam.shape)
     return np.clip(np.rint(z), 0, 65535).astype(np.uint16)
