@@ -335,7 +335,7 @@ def test_cli_train_then_denoise(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert model.exists() and f"saved {model}" in out and "4 steps" in out
-    assert "best val loss" in out
+    assert "kept the best model (step" in out
     rc = main(["denoise", str(src), "-o", str(dst), "--model", str(model)])
     out, err = capsys.readouterr()
     assert rc == 0, err and "mine" in out

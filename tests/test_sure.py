@@ -6,6 +6,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 import napari_denoise as nd
+from napari_denoise.core.training.n2n_model import choice_words
 from napari_denoise.core.training.sure import NoiseVariance, mc_sure, variance_map
 
 
@@ -85,6 +86,9 @@ def test_single_image_training_keeps_the_starting_network_when_tuning_harms():
     np.testing.assert_allclose(est - est[0], true - true[0], rtol=0.25, atol=2e-5)
     assert (masked > 3 * true).all()  # the masked loss: noise plus error
     assert card["metrics"]["best_step"] == 0
+    words = choice_words(card)  # what the Train panel and the CLI say
+    assert words.startswith("kept the network it started from (drunet_microscopy, "
+                            "estimated error"), words
     start = nd.train_noise2noise(frame, steps=1, lr=1e-12, **kw)
     np.testing.assert_allclose(nd.denoise(frame, model=tuned), nd.denoise(frame, model=start),
                                rtol=0, atol=1e-3 * float(np.ptp(frame)))

@@ -30,6 +30,7 @@ from napari.utils.notifications import show_error, show_info
 
 from ..core.axes import AxesError
 from ..core.errors import DenoiseError
+from ..core.training.n2n_model import choice_words
 from .denoise import DenoiseWidget, open_denoise_widget, raise_dock
 from .denoise_worker import WorkerRuntimeError, close_progress_bar, format_seconds
 from .train_plot import LossPlot
@@ -240,8 +241,7 @@ class TrainWidget(TrainPreviews):
         what = "Stopped" if stopped else "Done"
         text = f"{what} at step {steps}"
         if best is not None:
-            text += f"; kept the best model (step {best}, validation loss " \
-                    f"{result.card['metrics'].get('val_loss'):.4g})"
+            text += f"; {choice_words(result.card)}"
         setup = info.get("setup")
         self.status.value = text + (f". {setup[:1].upper()}{setup[1:]}" if setup else "") + \
             ". Save it, or use it in Denoise."

@@ -332,9 +332,9 @@ def _drive(trainer, line):
 
 def _report(trainer, trained, path, use_as) -> None:
     m = trained.card["metrics"]
-    best = m.get("val_loss")
-    val = (f"best val loss {best:.4g} at step {m.get('best_step')}" if best is not None
-           else "no validation")
+    from ..core.training.n2n_model import choice_words
+
+    val = choice_words(trained.card)
     if m.get("val_psnr") is not None:
         val += f" ({m['val_psnr']:.2f} dB)"
     print(f"trained {trained.name}: {m.get('steps')} steps ({trainer.pairs} pairs, "

@@ -139,6 +139,22 @@ def card_metrics(trainer) -> dict:
     return metrics
 
 
+def choice_words(card: dict) -> str:
+    """Which weights a training kept, in words (the Train panel and the CLI): the best
+    checkpoint, or the network it started from when no checkpoint beat it."""
+    m = card.get("metrics") or {}
+    best, val = m.get("best_step"), m.get("val_loss")
+    if best is None or val is None:
+        return "no validation: kept the last weights"
+    sure = str(m.get("selection", "")).startswith("SURE")
+    score = f"estimated error {val:.3g}" if sure else f"validation loss {val:.4g}"
+    init = (card.get("training") or {}).get("init")
+    if best == 0 and init:
+        return (f"kept the network it started from ({init}, {score}): no checkpoint "
+                f"did better on these data")
+    return f"kept the best model (step {best}, {score})"
+
+
 def noise_card(trainer) -> dict:
     """``noise_model`` and ``sigma_range``: a network fine-tuned with its noise map
     (arch "mapped") keeps its parent's, so the engine gives it a map; else a blind
