@@ -85,6 +85,7 @@ def test_loss_falls_in_a_few_steps(name):
     ("n2n_sequential", {"variant": "transpose_relu", "bias_free": True}),
     ("cbdnet", {"bias_free": True}),
     ("drunet", {"widths": (8, 16, 32, 64)}),
+    ("drunet", {"widths": (8, 16, 32, 64), "blocks": [1, 2, 2, 1]}),
 ])
 def test_bias_free_is_homogeneous(name, args):
     torch.manual_seed(0)
@@ -172,3 +173,29 @@ def test_register_arch_by_name_only_still_works(monkeypatch):
         return "plain"
 
     assert registry.create_arch("plain") == "plain"
+
+
+def test_drunet_blocks_per_level():
+    """A thinner full-resolution level (blocks per level): fewer weights, where a
+    multiply-add costs most; the same keys as the uniform network at every other level,
+    so its weights can start from it."""
+    thin = create_arch("drunet", widths=(8, 16, 32), blocks=[1, 2, 2])
+    full = create_arch("drunet", widths=(8, 16, 32), blocks=2)
+    n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert n(full) - n(thin) == 2 * 2 * 8 * 8 * 9  # one block (2 convs) down, one up
+    with torch.no_grad():
+        y = thin(torch.rand(1, 1, 37, 29), torch.full((1,), 0.1))
+    assert y.shape == (1, 1, 37, 29)
+    shared = set(thin.state_dict()) & set(full.state_dict())
+    assert all(k in shared for k in thin.state_dict() if not k.startswith(("down.0.", "up.1.")))
+    # the uniform network's weights start the thin one: first blocks and the level's convs
+    fitted = thin.adapt_state(full.state_dict())
+    thin.load_state_dict(fitted)
+    fs = full.state_dict()
+    assert torch.equal(thin.state_dict()["down.0.1.weight"], fs["down.0.2.weight"])  # strided
+    assert torch.equal(thin.state_dict()["up.1.1.c2.weight"], fs["up.1.1.c2.weight"])
+    with pytest.raises(ValueError, match="do not fit"):
+        create_arch("drunet", widths=(8, 16, 64), blocks=[1, 2, 2]).adapt_state(fs)
+    for bad in ([1, 2], [2, -1, 2], "two"):
+        with pytest.raises(ValueError, match="blocks"):
+            create_arch("drunet", widths=(8, 16, 32), blocks=bad)

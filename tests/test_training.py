@@ -250,3 +250,24 @@ def test_pairs_mixed_with_synthetic_noise_resume_exactly_and_validate_both(tmp_p
         plain.train_step()
     assert any(not torch.equal(v, plain.model.state_dict()[k])
                for k, v in straight.model.state_dict().items())
+
+
+def test_init_from_a_network_with_more_blocks(images, tmp_path):
+    """A thinner DRUNet (one block at full resolution) starts from the uniform one's
+    weights: every level keeps its first blocks, and the run goes on from there."""
+    from safetensors.torch import save_file
+
+    from napari_denoise.core.registry import create_arch
+
+    widths = [8, 16, 32]
+    full = create_arch("drunet", widths=widths, blocks=2)
+    path = tmp_path / "full.safetensors"
+    save_file({k: v.contiguous() for k, v in full.state_dict().items()}, str(path))
+    r = _recipe(arch="drunet", arch_args={"widths": widths, "blocks": [1, 2, 2]}, steps=2)
+    tr = Trainer(r, tmp_path, tmp_path / "thin", device="cpu", images=images, val_images=[],
+                 log=lambda m: None)
+    tr.init_from(path)
+    own = tr.model.state_dict()
+    assert torch.equal(own["down.0.1.weight"], full.state_dict()["down.0.2.weight"])
+    assert torch.equal(own["body.0.c1.weight"], full.state_dict()["body.0.c1.weight"])
+    assert np.isfinite(tr.train_step())

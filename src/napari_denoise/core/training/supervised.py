@@ -169,6 +169,9 @@ class Trainer:
         from ..weights import load_state
 
         state = {k: v.float() for k, v in load_state(path).items()}
+        own = set(self.model.state_dict())
+        if set(state) != own and hasattr(self.model, "adapt_state"):
+            state = self.model.adapt_state(state)  # e.g. fewer blocks per level
         self.model.load_state_dict(state)
         self.log(f"initialised {self.r.name} from {path}")
 
