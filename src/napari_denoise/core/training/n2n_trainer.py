@@ -10,7 +10,6 @@ import numpy as np
 
 from ..errors import DenoiseError
 from ..precision import autocast, autocast_dtype
-from .metrics import psnr
 from .n2n_checkpoint import load_checkpoint, save_checkpoint
 from .n2n_config import (DEFAULT_FINETUNE_LR, DEFAULT_FINETUNE_STEPS, DEFAULT_LR,
                          DEFAULT_STEPS, Noise2NoiseConfig)
@@ -19,7 +18,7 @@ from .n2n_setup import (build_network, pointwise_loss, prepare_data, selection_n
                         wrap_noise_map)
 from .pairs import subsample
 from .schedule import warmup_cosine
-from .sure import mc_sure, variance_map
+from .n2n_validation import Validation
 
 MIN_LR_RATIO = 0.01
 #: strategies whose own validation loss scores a masked or sub-sampled prediction, not
@@ -30,7 +29,7 @@ PROBE_STEPS = 5  # steps timed to size the schedule when only minutes are given
 
 # -- the trainer ---------------------------------------------------------------------
 
-class Noise2NoiseTrainer:
+class Noise2NoiseTrainer(Validation):
     """Model, optimiser, pair sampler and state of one self-supervised training.
 
     Build it from a :class:`Noise2NoiseConfig` (``config``), or from its fields as
@@ -228,76 +227,6 @@ class Noise2NoiseTrainer:
             raise DenoiseError(f"training diverged at step {self.step} (loss {value}); "
                                      f"try a lower lr")
         return value
-
-    def _forward_chunks(self, a, exact: bool = False):
-        """The network on the patches ``a`` in eval mode (in chunks of a batch);
-        ``exact``: in float32 also on CUDA (finite differences need it)."""
-        import torch
-
-        outs = []
-        with torch.inference_mode():
-            for i in range(0, a.shape[0], self.batch_size):
-                x = self._tensor(np.ascontiguousarray(a[i:i + self.batch_size]))
-                if self.device.type == "cuda" and not exact:  # as the inference engine
-                    with self._autocast():
-                        y = self.model(x)
-                else:
-                    y = self.model(x)
-                outs.append(y.float().cpu().numpy())
-        return np.concatenate(outs)
-
-    def validate(self) -> tuple[float | None, float | None]:
-        """(validation loss, validation PSNR in dB or None) of the current model; for
-        single-image strategies with a noise model the loss is SURE's estimate of the
-        output's mean squared error (:mod:`.sure`), the masked loss is kept in
-        ``self.last_masked``."""
-        import torch
-
-        vb = self.sampler.val_batch()
-        if vb is None:
-            return None, None
-        self.model.eval()
-        out = torch.from_numpy(self._forward_chunks(vb.input))
-        d = out - torch.from_numpy(vb.target)
-        if self.pairs == "blindspot":
-            m = torch.from_numpy(vb.mask)
-            val = float((self._pw(d) * m).sum() / m.sum().clamp_min(1.0))
-        else:
-            val = float(self._pw(d).mean())
-        self.last_masked = val
-        if self.sure_noise is not None:
-            if self._sure_v is None:
-                self._sure_v = variance_map(vb.noisy, self.sure_noise)
-            val = mc_sure(lambda a: self._forward_chunks(a, exact=True), vb.noisy,
-                          self._sure_v, seed=self.seed)
-        score = None
-        if self.reference is not None:
-            if self._val_ref is None:
-                self._val_ref = self.sampler.reference_patches(self.reference, vb)
-                self.noisy_psnr = psnr(vb.noisy, self._val_ref)
-            den = self._forward_chunks(vb.noisy)
-            score = psnr(den, self._val_ref)
-        return val, score
-
-    def _record_validation(self, elapsed: float) -> None:
-        val, score = self.validate()
-        self.last_val_step = self.step
-        if val is None:
-            return
-        self.last_val, self.last_psnr = val, score
-        n = len(self.losses)
-        entry = {"step": self.step,
-                 "loss": float(np.mean(self.losses[-self.val_every:])) if n else None,
-                 "val_loss": val, "val_psnr": score,
-                 **({"val_masked": self.last_masked} if self.sure_noise is not None
-                    else {}),
-                 "lr": self.lr_at(max(0, self.step - 1)),
-                 "elapsed": round(self.seconds + elapsed, 3)}
-        self.history.append(entry)
-        if val < self.best_val:
-            self.best_val, self.best_step = val, self.step
-            self.best_state = {k: v.detach().to("cpu", copy=True)
-                               for k, v in self.model.state_dict().items()}
 
     def request_stop(self) -> None:
         """Ask :meth:`run` to stop after the current step (thread-safe enough: a flag).
