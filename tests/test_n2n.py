@@ -362,3 +362,24 @@ def test_cli_train_then_denoise(tmp_path, capsys):
     assert "subsample" in lines[0] and not (tmp_path / "x.safetensors").exists()
     rc = main(["train", str(src), "-o", str(tmp_path / "x.pt")])
     assert rc == 2 and ".safetensors" in capsys.readouterr().err
+
+
+def test_a_non_finite_gradient_is_not_applied():
+    """One step whose gradient is not finite (a bf16 kernel overflowing, say) leaves the
+    weights as they were instead of turning them all into NaN; training goes on."""
+    import torch
+
+    from napari_denoise.core.training.n2n import Noise2NoiseTrainer
+
+    vols = np.random.default_rng(0).normal(0.5, 0.1, (3, 24, 24)).astype(np.float32)
+    tr = Noise2NoiseTrainer(vols, pairs="neighbors", steps=3, batch=2, patch=16,
+                            arch_args=TINY, val_fraction=0, init=None)
+    p = next(tr.model.parameters())
+    before = {k: v.clone() for k, v in tr.model.state_dict().items()}
+    hook = p.register_hook(lambda g: torch.full_like(g, float("nan")))
+    tr.train_step()
+    hook.remove()
+    for k, v in tr.model.state_dict().items():
+        assert torch.equal(v, before[k]), k  # the step was skipped
+    assert np.isfinite(tr.train_step())
+    assert all(torch.isfinite(v).all() for v in tr.model.state_dict().values())

@@ -187,16 +187,15 @@ class Noise2NoiseTrainer(Validation):
         return autocast(self.device, autocast_dtype(self.device, training=True,
                                                     fp16_fallback=False, enabled=self.amp))
 
-    def train_step(self) -> float:
-        """One optimisation step on a fresh batch; returns the reconstruction loss."""
+    def _losses(self, b, x, y, amp: bool):
+        """(reconstruction loss, total loss) of the batch ``b`` (inputs ``x``, targets
+        ``y``), in the training precision (``amp``) or in float32."""
+        import contextlib
+
         import torch
 
-        b = self.sampler.batch(self.batch_size)
-        x, y = self._tensor(b.input), self._tensor(b.target)
-        for g in self.opt.param_groups:
-            g["lr"] = self.lr_at(self.step)
-        self.model.train()
-        with self._autocast():
+        cast = self._autocast if amp else contextlib.nullcontext
+        with cast():
             out = self.model(x)
         out = out.float()
         if self.pairs == "blindspot":
@@ -205,7 +204,7 @@ class Noise2NoiseTrainer(Validation):
             total = rec
         elif self.pairs == "subsample":
             rec = self._pw(out - y).mean()
-            with torch.no_grad(), self._autocast():
+            with torch.no_grad(), cast():
                 fy = self.model(self._tensor(b.full)).float()
             idx1 = torch.from_numpy(b.idx1).to(self.device)
             idx2 = torch.from_numpy(b.idx2).to(self.device)
@@ -217,10 +216,27 @@ class Noise2NoiseTrainer(Validation):
         else:
             rec = self._pw(out - y).mean()
             total = rec
+        return rec, total
+
+    def train_step(self) -> float:
+        """One optimisation step on a fresh batch; returns the reconstruction loss."""
+        import torch
+
+        b = self.sampler.batch(self.batch_size)
+        x, y = self._tensor(b.input), self._tensor(b.target)
+        for g in self.opt.param_groups:
+            g["lr"] = self.lr_at(self.step)
+        self.model.train()
+        rec, total = self._losses(b, x, y, amp=True)
+        if not torch.isfinite(total):  # a bf16 kernel overflowed: this batch in float32
+            rec, total = self._losses(b, x, y, amp=False)
         self.opt.zero_grad(set_to_none=True)
         total.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        self.opt.step()
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        if torch.isfinite(norm):
+            self.opt.step()
+        else:  # a non-finite gradient would turn every weight into NaN: not applied
+            self.opt.zero_grad(set_to_none=True)
         self.step += 1
         value = float(rec.detach())
         if not math.isfinite(value):
