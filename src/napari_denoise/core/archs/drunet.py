@@ -35,7 +35,7 @@ class ResBlock(nn.Module):
 
 def level_blocks(blocks, n_levels: int) -> list[int]:
     """Residual blocks per level: one int for every level, or one per level."""
-    if isinstance(blocks, (int,)) and not isinstance(blocks, bool):
+    if isinstance(blocks, int) and not isinstance(blocks, bool):
         per = [int(blocks)] * n_levels
     else:
         try:

@@ -221,13 +221,7 @@ def wrap_noise_map(net: Network, data, axes, sampler) -> Network:
         return net
     from ..archs.mapped import NoiseMapped
 
-    from .sure import sampler_noise
-
-    est = net.noise_est
-    dom = getattr(sampler, "noise_domain", None) or {}
-    if est is None and dom.get("noise_domain") != "gat":
-        est = data_noise(data, axes)
-    v = sampler_noise(est, sampler)
+    v = _fitted_variance(net, data, axes, sampler)
     gain, offset, read = v.gain, v.offset, v.read
     if gain == 0.0 and read == 0.0:
         raise ValueError("no noise found in the data (constant image?): nothing to "
@@ -248,20 +242,28 @@ def selection_noise(net: Network, data, axes, sampler):
     scores single-image checkpoints by SURE: the fine-tuned network's own map model, else
     fitted on ``data``; None when no noise model can be had (then the self-supervised
     validation loss chooses)."""
-    from .sure import NoiseVariance, sampler_noise
+    from .sure import NoiseVariance
 
     m = net.module
     if hasattr(m, "set_noise"):  # a map-taking network, wrapped: its noise model
         return NoiseVariance(float(m.gain), float(m.offset), float(m.read))
     try:
-        est = net.noise_est
-        dom = getattr(sampler, "noise_domain", None) or {}
-        if est is None and dom.get("noise_domain") != "gat":
-            est = data_noise(data, axes)
-        v = sampler_noise(est, sampler)
+        v = _fitted_variance(net, data, axes, sampler)
     except (ValueError, RuntimeError, np.linalg.LinAlgError):
         return None
     return v if v.gain > 0 or v.read > 0 else None
+
+
+def _fitted_variance(net: Network, data, axes, sampler):
+    """The data's noise model in the sampler's units: the estimate made when choosing the
+    network, else fitted on ``data`` (none needed in the Anscombe domain)."""
+    from .sure import sampler_noise
+
+    est = net.noise_est
+    dom = getattr(sampler, "noise_domain", None) or {}
+    if est is None and dom.get("noise_domain") != "gat":
+        est = data_noise(data, axes)
+    return sampler_noise(est, sampler)
 
 
 def _from_scratch(cfg: Noise2NoiseConfig) -> Network:

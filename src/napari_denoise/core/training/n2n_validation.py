@@ -56,17 +56,20 @@ class Validation:
         else:
             val = float(self._pw(d).mean())
         self.last_masked = val
+        den = None  # the output on the noisy patches, run once for SURE and the PSNR
         if self.sure_noise is not None:
             if self._sure_v is None:
                 self._sure_v = variance_map(vb.noisy, self.sure_noise)
+            den = self._forward_chunks(vb.noisy, exact=True)
             val = mc_sure(lambda a: self._forward_chunks(a, exact=True), vb.noisy,
-                          self._sure_v, seed=self.seed)
+                          self._sure_v, seed=self.seed, out=den)
         score = None
         if self.reference is not None:
             if self._val_ref is None:
                 self._val_ref = self.sampler.reference_patches(self.reference, vb)
                 self.noisy_psnr = psnr(vb.noisy, self._val_ref)
-            den = self._forward_chunks(vb.noisy)
+            if den is None or self.device.type == "cuda":  # CUDA scores as it infers
+                den = self._forward_chunks(vb.noisy)
             score = psnr(den, self._val_ref)
         return val, score
 

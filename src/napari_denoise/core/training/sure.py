@@ -23,7 +23,7 @@ from the lightly smoothed noisy patches, not from each network's output). Measur
 a W2S field with strong noise: taken from each checkpoint's output, ``mean(v)`` moved by
 1.4e-4 between checkpoints, a quarter of the error being estimated, and the ranking
 was lost; with one fixed map the differences between checkpoints match the true ones
-within about 1.5e-5. A constant error in the noise model then shifts every score alike.
+within about 3e-5. A constant error in the noise model then shifts every score alike.
 """
 
 from __future__ import annotations
