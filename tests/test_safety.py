@@ -253,3 +253,17 @@ def test_a_denoiser_that_returns_nan_is_a_clear_error_not_garbage(rng):
     img = (rng.random((32, 32)) * 1000).astype(np.uint16)
     with pytest.raises(DenoiseError, match="invalid values"):
         nd.denoise(img, Broken(), device="cpu")
+
+
+def test_guard_own_estimate_is_close_to_the_full_estimator(rng):
+    """The guard estimates a user-given sigma's truth from fewer patches (speed): it must
+    still land within a few percent of the full estimator, at low and high noise."""
+    from napari_denoise.core.guard import ResidualGuard
+    from napari_denoise.core.noise import estimate_noise
+
+    scene = (_smooth_scene(rng, (256, 256)) * 200).astype(np.float32)
+    for sigma in (2.0, 10.0, 40.0):
+        noisy = scene + rng.normal(0, sigma, scene.shape).astype(np.float32)
+        full = estimate_noise(noisy).sigma
+        assert ResidualGuard._estimate(noisy) == pytest.approx(full, rel=0.03)
+        assert full == pytest.approx(sigma, rel=0.1)
