@@ -12,67 +12,13 @@ pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
 
 import napari_denoise  # noqa: E402
-from napari_denoise._widgets import DenoiseWidget  # noqa: E402
 from napari_denoise._widgets import denoise as denoise_mod  # noqa: E402
 
 from conftest import MainThreadPing, tiny_card  # noqa: E402
+from widget_support import (WAIT_MS, _interrupt_after_first_tile, _noisy, _wait,  # noqa: E402,F401
+                            notes, tiny_user_model, viewer_widget)
 
 pytestmark = pytest.mark.gui
-
-WAIT_MS = 60_000
-
-
-@pytest.fixture
-def tiny_user_model():
-    """A tiny DnCNN saved in the user-model folder (a temp dir set by conftest)."""
-    import torch
-
-    from napari_denoise.core.archs import DnCNN
-    from napari_denoise.core.weights import save_model
-
-    torch.manual_seed(0)
-    path = Path(os.environ["NAPARI_DENOISE_MODELS"]) / "tiny.safetensors"
-    save_model(DnCNN(depth=3, features=8), path, tiny_card(metrics={"psnr_sigma25": 28.1},
-                                                             training_data="BSD68 crops"))
-    return str(path)
-
-
-@pytest.fixture
-def notes(monkeypatch):
-    """Errors and warnings the widget notifies, captured instead of shown."""
-    got = {"error": [], "warning": []}
-    monkeypatch.setattr(denoise_mod, "show_error", lambda m: got["error"].append(m))
-    monkeypatch.setattr(denoise_mod, "show_warning", lambda m: got["warning"].append(m))
-    return got
-
-
-@pytest.fixture
-def viewer_widget(make_napari_viewer, plugin, tiny_user_model):
-    """A viewer with the Denoise widget docked through the manifest, set to the tiny model."""
-    viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget("napari-denoise", "Denoise")
-    assert isinstance(widget, DenoiseWidget)
-    widget.refresh_models()
-    widget.method.value = tiny_user_model
-    return viewer, widget
-
-
-def _wait(qtbot, widget, start, timeout=WAIT_MS):
-    """Start a run or preview (``start()``) and wait for its worker to finish."""
-    worker = start()
-    assert worker is not None, "the run did not start"
-    with qtbot.waitSignal(worker.finished, timeout=timeout):
-        pass
-    assert not widget.is_running
-    return worker
-
-
-def _noisy(shape, dtype=np.uint8, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(120, 25, shape)
-    if np.dtype(dtype).kind == "f":
-        return (x / 255).astype(dtype)
-    return np.clip(x, 0, 255).astype(dtype)
 
 
 def test_docked_from_manifest_lists_grouped_methods(viewer_widget, tiny_user_model):
@@ -166,26 +112,6 @@ def test_rerun_replaces_output_in_place(viewer_widget, qtbot, notes):
     assert not notes["error"]
 
 
-def _interrupt_after_first_tile(qtbot, viewer, w, planes, start, interrupt):
-    """Start a job (``start``: w.run or w.preview) on a stack of small tiles, call
-    ``interrupt`` at its first progress report, wait for it to end; its reports."""
-    w.noise_mode.value = "manual"  # the model is blind: no estimate needed
-    layer = viewer.add_image(_noisy((planes, 256, 256), np.float32), name="stack")
-    w.image_layer.value = layer
-    w.tile.value = 16  # many small tiles
-    seen = []
-
-    def on_progress(p):
-        seen.append(p)
-        if len(seen) == 1:
-            interrupt()
-
-    worker = start()
-    worker.yielded.connect(on_progress)
-    with qtbot.waitSignals([worker.aborted, worker.finished], timeout=WAIT_MS):
-        pass
-    return seen
-
 
 def test_cancel_mid_run_leaves_nothing(viewer_widget, qtbot, notes):
     viewer, w = viewer_widget
@@ -250,79 +176,6 @@ def test_event_loop_runs_during_a_run(viewer_widget, qtbot, notes, monkeypatch):
     assert len(steps) >= 10 and steps[-1].done == steps[-1].total
     assert ping.answered == len(steps)
 
-
-def _previews(viewer):
-    """The preview layers in the viewer."""
-    return [lay for lay in viewer.layers
-            if lay.metadata.get("napari_denoise", {}).get("preview")]
-
-
-def test_preview_current_slice_into_preview_layer(viewer_widget, qtbot, notes, tiny_user_model):
-    viewer, w = viewer_widget
-    stack = _noisy((5, 64, 48), np.uint8)
-    layer = viewer.add_image(stack, name="stack", scale=(3, 2, 2), translate=(0, 10, 20))
-    w.image_layer.value = layer
-    w.noise_mode.value = "manual"
-    w.sigma_value.value = 12.5
-    viewer.dims.set_current_step(0, 2)
-    _wait(qtbot, w, w.preview)
-    # the name says which slice and which settings
-    prev = viewer.layers["stack preview, Z 2 (tiny, sigma 12.5)"]
-    assert _previews(viewer) == [prev]
-    assert prev.data.shape == (64, 48) and prev.data.dtype == np.uint8
-    np.testing.assert_allclose(prev.scale, (2, 2))
-    np.testing.assert_allclose(prev.translate, (10, 20))
-    expected = napari_denoise.denoise(stack[2], model=tiny_user_model, axes="YX", sigma=12.5)
-    np.testing.assert_array_equal(prev.data, expected)
-    # another slice: the preview of slice 2 is gone at once, not shown over slice 4
-    viewer.dims.set_current_step(0, 4)
-    assert prev not in viewer.layers and not _previews(viewer)
-    assert w.image_layer.value is layer
-    # previewing again previews slice 4, in one preview layer
-    _wait(qtbot, w, w.preview)
-    prev = viewer.layers["stack preview, Z 4 (tiny, sigma 12.5)"]
-    assert _previews(viewer) == [prev]
-    np.testing.assert_array_equal(prev.data, napari_denoise.denoise(
-        stack[4], model=tiny_user_model, axes="YX", sigma=12.5))
-    # other settings, same slice: the same layer, renamed and updated in place
-    w.strength.value = 1.5
-    _wait(qtbot, w, w.preview)
-    assert _previews(viewer) == [prev] and prev.name == \
-        "stack preview, Z 4 (tiny, sigma 12.5, strength 1.5)"
-    assert "stack_denoised" not in viewer.layers and not notes["error"]
-    # RGB: a (Y, X, 3) slice; a 2-D image has no slice to name
-    rgb = viewer.add_image(_noisy((48, 40, 3)), name="rgb", rgb=True)
-    w.image_layer.value = rgb
-    _wait(qtbot, w, w.preview)
-    prev = viewer.layers["rgb preview (tiny, sigma 12.5, strength 1.5)"]
-    assert prev.rgb and prev.data.shape == (48, 40, 3) and prev.data.dtype == np.uint8
-    viewer.dims.set_current_step(0, 1)  # the 2-D image's plane is the same
-    assert prev in viewer.layers
-
-
-def test_a_preview_in_flight_is_cancelled_when_the_slice_changes(viewer_widget, qtbot, notes):
-    viewer, w = viewer_widget
-    seen = _interrupt_after_first_tile(qtbot, viewer, w, 3, w.preview,
-                                       lambda: viewer.dims.set_current_step(0, 2))
-    assert seen and seen[-1].done < seen[-1].total
-    assert not _previews(viewer) and not notes["error"]
-    assert w.status.value == "The slice changed: preview cancelled."
-    assert w.preview_button.enabled and not w.cancel_button.enabled
-
-
-def test_preview_big_slice_uses_visible_region(viewer_widget, qtbot, notes):
-    viewer, w = viewer_widget
-    layer = viewer.add_image(_noisy((128, 128)), name="img", scale=(2, 2))
-    w.image_layer.value = layer
-    w.preview_max_pixels = 64 * 64  # "big" for this test
-    layer.corner_pixels = np.array([[40, 50], [80, 100]])  # what the canvas shows
-    _wait(qtbot, w, w.preview)
-    [prev] = _previews(viewer)
-    assert prev.name.startswith("img preview (tiny, ")
-    # the visible region plus a 32-pixel margin, clipped to the image
-    assert prev.data.shape == (105, 110)  # rows 8:113, columns 18:128
-    np.testing.assert_allclose(prev.translate, (2 * 8, 2 * 18))
-    assert not notes["error"]
 
 
 def test_input_removed_during_run_does_not_crash(viewer_widget, qtbot, notes):
@@ -470,26 +323,6 @@ def test_sigma_range_follows_the_data_not_the_contrast_limits(viewer_widget, dty
     assert w.sigma_slider.value == pytest.approx(0.2 * unit)
     assert w.settings().noise_level() == pytest.approx(0.2 * unit)
     assert w.settings().engine_kwargs()["sigma"] == pytest.approx(0.2 * unit)
-
-
-def test_preview_in_map_mode_takes_the_maps_slice(viewer_widget, qtbot, notes):
-    viewer, w = viewer_widget
-    w.method.value = "tv"
-    stack = _noisy((3, 48, 40), np.float32)
-    layer = viewer.add_image(stack, name="stack")
-    smap = np.stack([np.full((48, 40), v, np.float32) for v in (0.01, 0.05, 0.2)])
-    noise_map = viewer.add_image(smap, name="map")
-    w.image_layer.value = layer
-    w.noise_mode.value = "map"
-    w.noise_map.value = noise_map
-    viewer.dims.set_current_step(0, 2)
-    _wait(qtbot, w, w.preview)
-    assert not notes["error"], notes["error"]
-    prev = viewer.layers["stack preview, Z 2 (tv, noise map)"]
-    info = prev.metadata["napari_denoise"]
-    assert info["preview"] is True and info["sigma"] == "per-pixel map (mean 0.2)"
-    expected = napari_denoise.denoise(stack[2], model="tv", sigma=smap[2], axes="YX")
-    np.testing.assert_array_equal(prev.data, expected)
 
 
 def test_sample_data_contributions(make_napari_viewer, plugin):
