@@ -12,8 +12,14 @@ run, written as soon as it ends; checkpoints and exported weights under --work
 (runs/study/). A finished run is skipped, an unfinished one resumes from its
 checkpoint with the time left (--force starts again). One run at a time.
 
+The loss study (one architecture) gives every loss the same number of steps
+(--loss-steps, 3600: what 10 CPU-minutes bought drunet 16-128 on an idle machine), with
+the cosine over those steps: equal steps are equal compute there, while CPU time is not
+when the machine is shared (waiting threads spin), which gave l2 and l1 2359 and 2261
+steps against 3697 for charbonnier in their first, time-budgeted runs.
+
     python benchmarks/architectures.py --part archs --minutes 10     # every architecture
-    python benchmarks/architectures.py --part losses --minutes 10    # drunet 16-128, each loss
+    python benchmarks/architectures.py --part losses                 # drunet 16-128, each loss, 3600 steps
     python benchmarks/architectures.py --part long --long-minutes 60 # best three, longer
     python benchmarks/architectures.py --part speed    # inference speed again (idle machine)
     python benchmarks/architectures.py --part report                 # tables and plots
@@ -59,6 +65,9 @@ def parse(argv=None):
     p.add_argument("--loss-arch", default="drunet")
     p.add_argument("--loss-arch-args", type=json.loads, default={"widths": [16, 32, 64, 128]},
                    help="JSON, over the base recipe's arch_args when it is the same arch")
+    p.add_argument("--loss-steps", type=int, default=3600,
+                   help="training steps per loss run (one architecture: equal steps are equal "
+                        "compute, which CPU time on a shared machine is not); 0: --minutes")
     p.add_argument("--val-every", type=int, default=100, help="steps between validations")
     p.add_argument("--eval-sets", nargs="*", default=["BSD68", "Set12"])
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -99,19 +108,28 @@ class Study:
             return entry
 
     def _run(self, section: str, name: str, arch: str, arch_args: dict, loss: str,
-             minutes: float, sigmas) -> dict:
-        """Train, evaluate and record one run, or skip it when already finished."""
+             minutes: float, sigmas, steps: int | None = None) -> dict:
+        """Train, evaluate and record one run, or skip it when already finished. With
+        ``steps`` the budget is that many steps, not ``minutes`` of CPU time; a run made
+        (or begun) under another step budget is made again from the start."""
         entries = self.res.setdefault(section, {})
         old = entries.get(name)
-        if old and old.get("done") and not self.a.force:
-            note = "" if old["minutes"] == minutes else f" (budget {old['minutes']} min)"
+        other = steps is not None and old is not None and old.get("steps_budget") != steps
+        if old and old.get("done") and not self.a.force and not other:
+            note = "" if steps or old["minutes"] == minutes else f" (budget {old['minutes']} min)"
             log(f"{section}/{name}: finished before, skipped{note}")
             return old
+        if other:
+            log(f"{section}/{name}: made under another budget; trained again for {steps} steps")
+            (self.a.work / section / f"{name}.ckpt").unlink(missing_ok=True)
         tr = self._trainer(section, name, arch, arch_args, loss)
         entries[name] = {"done": False, "arch": arch, "arch_args": arch_args, "loss": loss,
                          "minutes": minutes}
+        if steps is not None:
+            entries[name]["steps_budget"] = steps
         save_json(self.a.results, self.res)
-        spent = sc.train_timed(tr, minutes, self.a.val_every, log)
+        spent = (sc.train_steps(tr, steps, self.a.val_every, log) if steps is not None
+                 else sc.train_timed(tr, minutes, self.a.val_every, log))
         entries[name] = self._finish(tr, entries[name], spent, sigmas)
         save_json(self.a.results, self.res)
         tr.export(self.a.work / section)
@@ -157,7 +175,7 @@ def study_losses(st: Study) -> None:
     args = {**sc.base_arch_args(arch), **st.a.loss_arch_args}
     names = st.a.losses or [n for n in list_losses() if n != "cbdnet_asymmetric"]
     for loss in names:
-        st.run("losses", loss, arch, args, loss, st.a.minutes, (25,))
+        st.run("losses", loss, arch, args, loss, st.a.minutes, (25,), st.a.loss_steps or None)
 
 
 def study_long(st: Study) -> None:

@@ -110,6 +110,27 @@ def train_timed(tr, minutes: float, val_every: int, log=print) -> float:
     return spent
 
 
+def train_steps(tr, steps: int, val_every: int, log=print) -> float:
+    """Train ``tr`` (maybe resumed) to ``steps`` steps, the recipe's cosine over them;
+    validate every ``val_every`` steps and at the end, checkpoint after each validation.
+    For runs of one architecture (the loss study), where the same steps are the same
+    compute: a CPU-time budget is not, when the machine is shared (a thread that waits
+    for a descheduled one spins, and the spinning counts as CPU time). Returns the
+    training seconds spent (CPU time, for the record)."""
+    tr.r.steps = int(steps)
+    spent = float(tr.history[-1].get("seconds", 0.0)) if tr.history else 0.0
+    losses: list[float] = []
+    while tr.step < steps:
+        t = train_clock()
+        losses.append(tr.train_step())
+        spent += train_clock() - t
+        if tr.step % val_every == 0 or tr.step >= steps:
+            _validate(tr, spent, losses, log)
+            losses = []
+            tr.save_checkpoint()
+    return spent
+
+
 def best_network(tr):
     """A fresh fp32 network of ``tr``'s architecture holding its best weights."""
     from napari_denoise import create_network
