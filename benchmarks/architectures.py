@@ -13,7 +13,7 @@ run, written as soon as it ends; checkpoints and exported weights under --work
 checkpoint with the time left (--force starts again). One run at a time.
 
 The loss study (one architecture) gives every loss the same number of steps
-(--loss-steps, 3600: what 10 CPU-minutes bought drunet 16-128 on an idle machine), with
+(--loss-steps, 3600: about 6.7 CPU-minutes of drunet 16-128 on an idle machine), with
 the cosine over those steps: equal steps are equal compute there, while CPU time is not
 when the machine is shared (waiting threads spin), which gave l2 and l1 2359 and 2261
 steps against 3697 for charbonnier in their first, time-budgeted runs.
