@@ -92,39 +92,38 @@ def train_clock() -> float:
 
 
 def train_timed(tr, minutes: float, val_every: int, log=print) -> float:
-    """Train ``tr`` (a ``Trainer``, maybe resumed) until ``minutes`` of training time;
-    validate every ``val_every`` steps and at the end, checkpoint after each
-    validation. Returns the training seconds spent."""
-    budget = 60.0 * minutes
-    spent = float(tr.history[-1].get("seconds", 0.0)) if tr.history else 0.0
-    losses: list[float] = []
-    while spent < budget:
-        _set_schedule(tr, spent / budget)
-        t = train_clock()
-        losses.append(tr.train_step())
-        spent += train_clock() - t
-        if tr.step % val_every == 0 or spent >= budget:
-            _validate(tr, spent, losses, log)
-            losses = []
-            tr.save_checkpoint()
-    return spent
+    """Train ``tr`` (a ``Trainer``, maybe resumed) until ``minutes`` of training time,
+    the cosine stretched over the time budget; validate every ``val_every`` steps and at
+    the end, checkpoint after each validation. Returns the training seconds spent."""
+    return _train(tr, val_every, log, budget=60.0 * minutes)
 
 
 def train_steps(tr, steps: int, val_every: int, log=print) -> float:
-    """Train ``tr`` (maybe resumed) to ``steps`` steps, the recipe's cosine over them;
-    validate every ``val_every`` steps and at the end, checkpoint after each validation.
-    For runs of one architecture (the loss study), where the same steps are the same
-    compute: a CPU-time budget is not, when the machine is shared (a thread that waits
-    for a descheduled one spins, and the spinning counts as CPU time). Returns the
-    training seconds spent (CPU time, for the record)."""
+    """As :func:`train_timed` to ``steps`` steps, the recipe's cosine over them. For runs
+    of one architecture (the loss study), where the same steps are the same compute: a
+    CPU-time budget is not, when the machine is shared (a thread that waits for a
+    descheduled one spins, and the spinning counts as CPU time). Returns the training
+    seconds spent (CPU time, for the record)."""
     tr.r.steps = int(steps)
+    return _train(tr, val_every, log, steps=int(steps))
+
+
+def _train(tr, val_every: int, log, budget: float | None = None,
+           steps: int | None = None) -> float:
+    """The loop of both budgets: ``budget`` seconds of training time, or ``steps``."""
     spent = float(tr.history[-1].get("seconds", 0.0)) if tr.history else 0.0
     losses: list[float] = []
-    while tr.step < steps:
+
+    def done() -> bool:
+        return tr.step >= steps if steps is not None else spent >= budget
+
+    while not done():
+        if steps is None:
+            _set_schedule(tr, spent / budget)
         t = train_clock()
         losses.append(tr.train_step())
         spent += train_clock() - t
-        if tr.step % val_every == 0 or tr.step >= steps:
+        if tr.step % val_every == 0 or done():
             _validate(tr, spent, losses, log)
             losses = []
             tr.save_checkpoint()
