@@ -323,24 +323,28 @@ def plots(archs: dict, longs: dict, a) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     done, key = _done(archs), ref_key(archs)
     fig, ax = plt.subplots(figsize=(7, 5))
-    for n, e in done.items():
+    # labels alternate above and below their point, in PSNR order, so neighbours part
+    for i, (n, e) in enumerate(sorted(done.items(), key=lambda t: t[1]["eval"][key]["psnr"])):
         p = e["eval"][key]["psnr"]
         ax.plot([e["s_per_mp_fp32"], e["s_per_mp_bf16"]], [p, p], "-", color="0.8", zorder=1)
         ax.scatter([e["s_per_mp_fp32"]], [p], color="C0", zorder=2)
         ax.scatter([e["s_per_mp_bf16"]], [p], facecolors="none", edgecolors="C1", zorder=2)
-        ax.annotate(n, (e["s_per_mp_fp32"], p), fontsize=8, xytext=(3, 3),
+        ax.annotate(n, (e["s_per_mp_fp32"], p), fontsize=8, xytext=(3, 4 if i % 2 else -10),
                     textcoords="offset points")
     ax.set(xscale="log", xlabel="inference s / MP (CPU; filled fp32, hollow bf16 autocast)",
            ylabel=f"{key.replace('|', ' sigma ')} PSNR (dB)")
     _save(fig, folder / "architectures_psnr_vs_speed.png")
     fig, ax = plt.subplots(figsize=(7, 5))
+    # twelve architectures: tab10's ten colours and two more, none repeated
+    colours = list(plt.get_cmap("tab10").colors) + ["black", "gold"]
     for i, (n, e) in enumerate(sorted(done.items())):
         for entry, style in ((e, "-"), (_done(longs).get(n), "--")):
             if entry and entry.get("curve"):
-                c = entry["curve"]
+                c = [h for h in entry["curve"] if h["seconds"] > 0]
                 ax.plot([h["seconds"] / 60 for h in c], [h["val_psnr"] for h in c], style,
-                        color=f"C{i % 10}", label=n if style == "-" else None)
-    ax.set(xlabel="training minutes (CPU; dashed: longer run)",
+                        color=colours[i % len(colours)], label=n if style == "-" else None)
+    # log time: the 10-minute runs and the hour-long ones on one axis
+    ax.set(xscale="log", xlabel="training minutes (CPU, log scale; dashed: longer run)",
            ylabel="validation PSNR (dB), held-apart Train400, sigma 15/25/50")
     ax.legend(fontsize=7)
     _save(fig, folder / "architectures_psnr_vs_training.png")
