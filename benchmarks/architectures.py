@@ -337,8 +337,9 @@ def plots(archs: dict, longs: dict, a) -> None:
     fig, ax = plt.subplots(figsize=(7, 5))
     # twelve architectures: tab10's ten colours and two more, none repeated
     colours = list(plt.get_cmap("tab10").colors) + ["black", "gold"]
+    long_done = _done(longs)
     for i, (n, e) in enumerate(sorted(done.items())):
-        for entry, style in ((e, "-"), (_done(longs).get(n), "--")):
+        for entry, style in ((e, "-"), (long_done.get(n), "--")):
             if entry and entry.get("curve"):
                 c = [h for h in entry["curve"] if h["seconds"] > 0]
                 ax.plot([h["seconds"] / 60 for h in c], [h["val_psnr"] for h in c], style,
