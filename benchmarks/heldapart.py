@@ -10,6 +10,7 @@ or .safetensors files, run with the true sigma in the precision they run by defa
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -24,10 +25,18 @@ def main(argv=None) -> int:
     import napari_denoise as nd
     from napari_denoise.core.training.data import load_folder
 
-    models = list(sys.argv[1:] if argv is None else argv)
-    if not models:
-        print(__doc__)
-        return 2
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="+",
+                    help="shipped model names or .safetensors files (a stage's output)")
+    models = ap.parse_args(argv).models
+    from napari_denoise.core.models import aliases
+
+    known = {m["name"] for m in nd.list_models()} | set(aliases())
+    bad = [m for m in models if m not in known and not Path(m).is_file()]
+    if bad:
+        ap.error(f"not a shipped model nor a file: {', '.join(bad)} "
+                 f"(shipped: {', '.join(sorted(known))})")
     names = json.loads((ROOT / "recipes" / "drunet_gray_stage3.json").read_text())["val_holdout"]
     imgs = load_folder(ROOT.parent / "shared" / "data" / "train" / "Train400", only=names)
     print("| model | " + " | ".join(f"sigma {s}" for s in SIGMAS) + " | mean |")

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -49,7 +50,14 @@ def _load(path: Path) -> dict:
 def main(argv=None) -> int:
     from quality import load_all
 
-    only = set(sys.argv[1:] if argv is None else argv)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="*", help="shipped model names (default: every card)")
+    only = set(ap.parse_args(argv).models)
+    shipped = {json.loads(p.read_text())["name"] for p in (ROOT / "weights").glob("*.json")}
+    if only - shipped:
+        ap.error(f"no card in weights/ for: {', '.join(sorted(only - shipped))} "
+                 f"(cards: {', '.join(sorted(shipped))})")
     res = load_all()
     for card_path in sorted((ROOT / "weights").glob("*.json")):
         card = json.loads(card_path.read_text())
