@@ -39,7 +39,7 @@ STEPS = ("heldapart", "ship", "precision", "quality", "unseen", "colour", "cards
 def commands(a: argparse.Namespace) -> list[tuple[str, list[str]]]:
     """(step, argv) for every step of the sequence, in order."""
     py, b, n = sys.executable, "benchmarks/", a.name
-    ship = [py, "recipes/ship.py", str(a.stage), "--name", n, "--recipe", a.recipe]
+    ship = [py, "recipes/ship.py", str(a.stage), "--name", n, "--recipe", a.recipe or ""]
     if a.replaces:
         ship += ["--replaces", *a.replaces]
     if a.int8:
@@ -64,8 +64,9 @@ def parse(argv=None) -> argparse.Namespace:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("stage", type=Path, help="the finished stage's .safetensors")
     ap.add_argument("--name", required=True, help="the shipped name it replaces or becomes")
-    ap.add_argument("--recipe", required=True,
-                    help="every command that made the stage, in order (goes into the card)")
+    ap.add_argument("--recipe",
+                    help="every command that made the stage, in order (goes into the card); "
+                         "needed when the ship step runs")
     ap.add_argument("--replaces", nargs="*", default=[], help="names it replaces (aliases)")
     ap.add_argument("--int8", action="store_true", help="ship with int8 weight storage")
     ap.add_argument("--from", dest="start", choices=STEPS, default=STEPS[0],
@@ -79,6 +80,8 @@ def parse(argv=None) -> argparse.Namespace:
         ap.error(f"no such stage file: {a.stage}")
     if a.stage.suffix != ".safetensors":
         ap.error(f"the stage must be a .safetensors file (the trainer's output): {a.stage}")
+    if a.recipe is None and "ship" in [s for s, _ in selected(a)]:
+        ap.error("--recipe is needed to ship: every command that made the stage, in order")
     return a
 
 

@@ -74,3 +74,12 @@ def test_a_missing_stage_file_is_a_one_line_error(tmp_path, capsys):
         after_stage.main([str(tmp_path / "nope.safetensors"), "--name", "n", "--recipe", "r"])
     assert e.value.code == 2
     assert "no such stage file" in capsys.readouterr().err
+
+
+def test_the_recipe_is_needed_only_when_shipping(monkeypatch, stage, capsys):
+    ran = _ran(monkeypatch)
+    assert after_stage.main([str(stage), "--name", "n", "--only", "heldapart"]) == 0
+    assert len(ran) == 1
+    with pytest.raises(SystemExit):
+        after_stage.main([str(stage), "--name", "n", "--from", "ship"])
+    assert "--recipe is needed to ship" in capsys.readouterr().err
