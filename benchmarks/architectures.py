@@ -331,7 +331,16 @@ def plots(archs: dict, longs: dict, a) -> None:
         ax.scatter([e["s_per_mp_bf16"]], [p], facecolors="none", edgecolors="C1", zorder=2)
         ax.annotate(n, (e["s_per_mp_fp32"], p), fontsize=8, xytext=(3, 4 if i % 2 else -10),
                     textcoords="offset points")
-    ax.set(xscale="log", xlabel="inference s / MP (CPU; filled fp32, hollow bf16 autocast)",
+    # the longer runs: the same network, so drawn at its 10-minute run's speed (timings of
+    # one network vary by 20-30 % between measurements), a star where more training took it
+    for n, e in _done(longs).items():
+        if key in e.get("eval", {}):
+            p, x = e["eval"][key]["psnr"], done.get(n, e)["s_per_mp_fp32"]
+            ax.scatter([x], [p], marker="*", s=90, color="C3", zorder=3)
+            ax.annotate(f"{n}, {e['train_minutes']:.0f} min", (x, p),
+                        fontsize=8, xytext=(5, -3), textcoords="offset points", color="C3")
+    ax.set(xscale="log", xlabel="inference s / MP (CPU; filled fp32, hollow bf16 autocast; "
+                                "star: longer run)",
            ylabel=f"{key.replace('|', ' sigma ')} PSNR (dB)")
     _save(fig, folder / "architectures_psnr_vs_speed.png")
     fig, ax = plt.subplots(figsize=(7, 5))
