@@ -89,6 +89,14 @@ class Study:
         self.res = load_json(a.results)
         self._images = None
 
+    def save(self, section: str, name: str) -> None:
+        """Write one run's entry into the results file as it is on disk now, so that a
+        study left running does not put back what another part (``--part speed``) wrote
+        meanwhile into the other entries."""
+        res = load_json(self.a.results)
+        res.setdefault(section, {})[name] = self.res[section][name]
+        save_json(self.a.results, res)
+
     def images(self):
         if self._images is None:
             self._images = sc.load_images(self.a.data)
@@ -104,7 +112,7 @@ class Study:
             traceback.print_exc()
             entry = self.res.setdefault(section, {}).setdefault(name, {})
             entry.update(done=False, error=f"{type(exc).__name__}: {exc}")
-            save_json(self.a.results, self.res)
+            self.save(section, name)
             return entry
 
     def _run(self, section: str, name: str, arch: str, arch_args: dict, loss: str,
@@ -127,11 +135,11 @@ class Study:
                          "minutes": minutes}
         if steps is not None:
             entries[name]["steps_budget"] = steps
-        save_json(self.a.results, self.res)
+        self.save(section, name)
         spent = (sc.train_steps(tr, steps, self.a.val_every, log) if steps is not None
                  else sc.train_timed(tr, minutes, self.a.val_every, log))
         entries[name] = self._finish(tr, entries[name], spent, sigmas)
-        save_json(self.a.results, self.res)
+        self.save(section, name)
         tr.export(self.a.work / section)
         return entries[name]
 
@@ -200,7 +208,7 @@ def study_speed(st: Study) -> None:
             e.update(sc.inference_speed(net), speed_machine=machine(), speed_remeasured=True)
             log(f"{section}/{name}: {e['s_per_mp_fp32']:.2f} s/MP fp32, "
                 f"{e['s_per_mp_bf16']:.2f} bf16")
-            save_json(st.a.results, st.res)
+            st.save(section, name)
 
 
 def ref_key(entries: dict) -> str:
