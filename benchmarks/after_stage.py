@@ -16,7 +16,7 @@ each time and the commands in its closing note are the ones that ran:
 
     python benchmarks/after_stage.py runs/stage9/drunet_gray_stage9.safetensors \\
         --name drunet_gray --replaces dncnn_biasfree --int8 \\
-        --recipe "$(cat recipes/drunet_gray_stage9.cmd)"
+        --recipe "python -m napari_denoise.core.training.supervised ..."
     python benchmarks/after_stage.py STAGE --name drunet_gray --recipe "..." --dry-run
     python benchmarks/after_stage.py STAGE --name drunet_gray --recipe "..." --from unseen
 

@@ -30,13 +30,14 @@ def main(argv=None) -> int:
     ap.add_argument("models", nargs="+",
                     help="shipped model names or .safetensors files (a stage's output)")
     models = ap.parse_args(argv).models
-    from napari_denoise.core.models import aliases
+    from napari_denoise.core.errors import ModelNotFoundError
+    from napari_denoise.core.models import resolve_denoiser
 
-    known = {m["name"] for m in nd.list_models()} | set(aliases())
-    bad = [m for m in models if m not in known and not Path(m).is_file()]
-    if bad:
-        ap.error(f"not a shipped model nor a file: {', '.join(bad)} "
-                 f"(shipped: {', '.join(sorted(known))})")
+    for m in models:  # the engine's own lookup (names, aliases, files, user models; cached)
+        try:
+            resolve_denoiser(m, device="cpu")
+        except ModelNotFoundError as exc:
+            ap.error(str(exc))
     names = json.loads((ROOT / "recipes" / "drunet_gray_stage3.json").read_text())["val_holdout"]
     imgs = load_folder(ROOT.parent / "shared" / "data" / "train" / "Train400", only=names)
     print("| model | " + " | ".join(f"sigma {s}" for s in SIGMAS) + " | mean |")
